@@ -1,0 +1,44 @@
+# hipimu: `make demo` and `make test` each do all of the set-up themselves on a
+# fresh Debian 12 machine: Debian packages (apt-get), a virtualenv in .venv,
+# the package with its test extras. Re-running them skips what is done.
+
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.hipimu-installed
+SUDO    := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+# python3-venv: Debian's python3 cannot create a venv without it.
+# The rest: what the Qt wheels (PySide6) need to run offscreen.
+APT_PACKAGES := python3-venv libglib2.0-0 libgl1 libegl1 libx11-6 libdbus-1-3 \
+                libfontconfig1 libxkbcommon0
+
+.PHONY: demo test apt venv bench clean
+
+demo: venv
+	$(VENV)/bin/hipimu demo
+
+test: venv
+	$(PY) -m pytest
+
+bench: venv
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+venv: apt $(STAMP)
+
+apt:
+	@missing=$$(for p in $(APT_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "Installing Debian packages:" $$missing; \
+	    $(SUDO) apt-get update -qq && \
+	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis

@@ -1,0 +1,50 @@
+"""hipimu's exception tree.
+
+Every error that a user can cause or meet is one of these; the command line
+prints ``str(exc)`` on one line and exits with status 2. Third-party errors
+(sqlite3, numpy parsing, bleak) are translated once, at the boundary where they
+occur, with ``raise HipimuError(...) from exc``.
+
+    HipimuError                 base of everything below
+    ├── InputError              the user handed us something unusable
+    │   ├── CsvFormatError      a CSV file is malformed (carries line number)
+    │   └── UnknownRoleError    a sensor role name that hipimu does not know
+    ├── RecordingError          a recording file is missing, corrupt or too new
+    └── SimulationError         a scenario or simulation parameter is invalid
+
+Programming errors (calling an API wrongly) stay ordinary ``TypeError`` /
+``ValueError``: they are bugs, not user input.
+"""
+
+from __future__ import annotations
+
+
+class HipimuError(Exception):
+    """Base class of all errors hipimu reports to a user."""
+
+
+class InputError(HipimuError):
+    """Input supplied by the user (a file, an option value) is unusable."""
+
+
+class CsvFormatError(InputError):
+    """A CSV file is malformed. ``line`` is 1-based, as an editor shows it."""
+
+    def __init__(self, path: str, line: int | None, problem: str):
+        self.path = path
+        self.line = line
+        self.problem = problem
+        where = f"{path}:{line}" if line is not None else str(path)
+        super().__init__(f"{where}: {problem}")
+
+
+class UnknownRoleError(InputError):
+    """A sensor role name hipimu does not know."""
+
+
+class RecordingError(HipimuError):
+    """A recording file cannot be read or written."""
+
+
+class SimulationError(HipimuError):
+    """A simulation request cannot be fulfilled (unknown scenario, bad option)."""

@@ -1,0 +1,1 @@
+"""Sources of sample blocks behind one async interface (see :mod:`hipimu.sources.base`)."""

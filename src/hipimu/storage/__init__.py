@@ -1,0 +1,1 @@
+"""Storage: the recording file format, CSV import and export."""
