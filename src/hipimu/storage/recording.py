@@ -1,0 +1,495 @@
+"""The hipimu recording file: one SQLite database per session.
+
+Layout, version rules and the reasons for SQLite are in
+``docs/recording-format.md``; this module is the only code that touches the
+file. In short:
+
+* ``meta``                key -> JSON value: format name and version, the session
+                          metadata, the channel table (dtype and width of every
+                          sample column).
+* ``devices``             role -> device id and :class:`DeviceInfo` as JSON.
+* ``sensor_calibration``  device id -> the per-device calibration in force.
+* ``chunks``              raw samples: one row = consecutive samples of one
+                          sensor, each channel a little-endian BLOB.
+* ``events``              timestamped point events.
+* ``results``             name -> JSON of a result derived from the session.
+
+While recording the database is in WAL mode and every :meth:`flush` is one
+transaction: a process killed at any instant leaves a file that opens with
+everything up to the last flush (at most ``flush_interval_s`` old, default
+0.5 s). :meth:`RecordingWriter.close` checkpoints and returns the file to a
+single self-contained file (rollback-journal mode).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hipimu import __version__
+from hipimu.core.model import DeviceInfo, Event, SampleBlock, Session, SessionInfo, concat_blocks
+from hipimu.errors import RecordingError
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "RecordingWriter",
+    "load_session",
+    "save_session",
+    "atomic_output",
+]
+
+FORMAT_NAME = "hipimu-recording"
+#: Bumped when the layout changes. A reader refuses files whose
+#: ``min_reader_version`` is above the version it implements.
+FORMAT_VERSION = 1
+
+#: Sample channels: column name -> (dtype, values per sample). Stored in
+#: ``meta.channels`` too, so that a reader decodes by the file's own table.
+CHANNELS: dict[str, tuple[str, int]] = {
+    "time_s": ("<f8", 1),
+    "acc_m_s2": ("<f8", 3),
+    "gyr_rad_s": ("<f8", 3),
+    "mag_ut": ("<f8", 3),
+    "seq": ("<i8", 1),
+}
+
+#: Largest chunk written in one row (samples). Live flushes are far smaller.
+MAX_CHUNK_SAMPLES = 8192
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS devices (role TEXT PRIMARY KEY, device_id TEXT NOT NULL, info TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sensor_calibration (device_id TEXT PRIMARY KEY, calibration TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY,
+    role TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    t_first_s REAL NOT NULL,
+    t_last_s REAL NOT NULL,
+    time_s BLOB NOT NULL,
+    acc_m_s2 BLOB NOT NULL,
+    gyr_rad_s BLOB NOT NULL,
+    mag_ut BLOB,
+    seq BLOB
+);
+CREATE INDEX IF NOT EXISTS chunks_by_role ON chunks (role, id);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    time_s REAL NOT NULL,
+    kind TEXT NOT NULL,
+    label TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS results (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def _utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _blob(a: np.ndarray, channel: str) -> bytes:
+    dtype, _ = CHANNELS[channel]
+    return np.ascontiguousarray(a, dtype=dtype).tobytes()
+
+
+class RecordingWriter:
+    """Appends a session to a recording file, crash-safely.
+
+    Use as a context manager::
+
+        with RecordingWriter(path, info) as rec:
+            rec.add_device(dev)
+            rec.append(block)          # buffered; committed at least every flush_interval_s
+            rec.add_event(Event(...))  # committed at once, with everything buffered
+
+    Parameters
+    ----------
+    path:
+        The file to create. It must not exist unless ``overwrite`` is true.
+    info:
+        Session metadata; ``software_version`` and ``created_utc`` are filled in
+        when empty.
+    flush_interval_s:
+        Longest time, in wall-clock seconds, that appended samples stay in
+        memory before they are committed. A background thread commits on this
+        interval whatever the caller is doing (a stalled source, a blocked UI),
+        so a crash loses at most about this much. ``inf`` disables the thread
+        (bulk writes that commit at close).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        info: SessionInfo,
+        *,
+        overwrite: bool = False,
+        flush_interval_s: float = 0.5,
+    ) -> None:
+        self.path = Path(path)
+        self.flush_interval_s = flush_interval_s
+        info = SessionInfo.from_dict(info.to_dict())  # our own copy: filled in below
+        if self.path.exists():
+            if not overwrite:
+                raise RecordingError(f"{self.path}: already exists (choose another name or overwrite)")
+            _remove_database(self.path)
+        if not self.path.parent.is_dir():
+            raise RecordingError(f"{self.path.parent}: no such directory")
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # In WAL mode, NORMAL survives any process crash (each commit is in
+            # the WAL file); only an OS crash or power cut may lose the last commits.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            with self._transaction():
+                for stmt in _SCHEMA.strip().split(";"):
+                    if stmt.strip():
+                        self._db.execute(stmt)
+                if not info.software_version:
+                    info.software_version = f"hipimu {__version__}"
+                if not info.created_utc:
+                    info.created_utc = _utc_now()
+                self._put_meta("format", FORMAT_NAME)
+                self._put_meta("format_version", FORMAT_VERSION)
+                self._put_meta("min_reader_version", 1)
+                self._put_meta("channels", {k: {"dtype": d, "width": w} for k, (d, w) in CHANNELS.items()})
+                self._put_meta("session", info.to_dict())
+        except sqlite3.Error as exc:
+            raise RecordingError(f"{self.path}: cannot create recording: {exc}") from exc
+        self._info = info
+        self._buffers: dict[str, list[SampleBlock]] = {}
+        self._last_time: dict[str, float] = {}
+        self._has_mag: dict[str, bool] = {}
+        self._last_flush = time.monotonic()
+        self._closed = False
+        self._lock = threading.RLock()
+        self.samples_written: dict[str, int] = {}
+        self._stop_flusher = threading.Event()
+        self._flusher: threading.Thread | None = None
+        if np.isfinite(flush_interval_s):
+            self._flusher = threading.Thread(target=self._flush_loop, name="hipimu-recording-flush", daemon=True)
+            self._flusher.start()
+
+    def _flush_loop(self) -> None:
+        while not self._stop_flusher.wait(self.flush_interval_s / 2):
+            with self._lock:
+                if self._closed:
+                    return
+                if self._buffers and time.monotonic() - self._last_flush >= self.flush_interval_s:
+                    try:
+                        self._flush()
+                    except RecordingError:
+                        pass  # samples stay buffered; the caller's next call reports it
+
+    # -- context manager -------------------------------------------------
+
+    def __enter__(self) -> "RecordingWriter":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- writing -------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._db.execute("COMMIT")
+
+    def _put_meta(self, key: str, value: Any) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValueError("recording is closed")
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        with self._lock:
+            self._check_open()
+            yield
+
+    def update_info(self, info: SessionInfo) -> None:
+        """Replace the session metadata (e.g. notes typed during the session)."""
+        with self._locked(), self._transaction():
+            self._info = info
+            self._put_meta("session", info.to_dict())
+
+    def add_device(self, device: DeviceInfo) -> None:
+        """Record (or replace) the device worn in ``device.role``."""
+        with self._locked(), self._transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO devices (role, device_id, info) VALUES (?, ?, ?)",
+                (device.role, device.device_id, json.dumps(device.to_dict())),
+            )
+
+    def set_sensor_calibration(self, device_id: str, calibration: dict[str, Any]) -> None:
+        """Record the per-device sensor calibration in force for ``device_id``."""
+        with self._locked(), self._transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO sensor_calibration (device_id, calibration) VALUES (?, ?)",
+                (device_id, json.dumps(calibration)),
+            )
+
+    def set_result(self, name: str, value: Any) -> None:
+        """Store a derived result (JSON-able) under ``name``, replacing any earlier one."""
+        with self._locked(), self._transaction():
+            self._db.execute("INSERT OR REPLACE INTO results (name, value) VALUES (?, ?)", (name, json.dumps(value)))
+
+    def append(self, block: SampleBlock) -> None:
+        """Buffer a block of raw samples; commit if the flush interval has passed.
+
+        Within a sensor, time must increase strictly from block to block and
+        the mag channel must be present in all blocks or none.
+        """
+        with self._locked():
+            self._append(block)
+
+    def _append(self, block: SampleBlock) -> None:
+        if len(block) == 0:
+            return
+        t = block.time_s
+        if np.any(np.diff(t) <= 0):
+            raise ValueError(f"{block.role}: time_s must increase strictly within a block")
+        last = self._last_time.get(block.role)
+        if last is not None and t[0] <= last:
+            raise ValueError(f"{block.role}: block starts at {t[0]:.6f} s, not after {last:.6f} s")
+        if self._has_mag.setdefault(block.role, block.has_mag) != block.has_mag:
+            raise ValueError(f"{block.role}: mag channel present in some blocks only")
+        self._last_time[block.role] = float(t[-1])
+        self._buffers.setdefault(block.role, []).append(block)
+        if time.monotonic() - self._last_flush >= self.flush_interval_s:
+            self.flush()
+
+    def add_event(self, event: Event) -> None:
+        """Record an event; commits at once, together with all buffered samples."""
+        with self._locked():
+            self._flush(extra_events=[event])
+
+    def add_events(self, events: list[Event]) -> None:
+        """Record several events in one commit, with all buffered samples."""
+        with self._locked():
+            self._flush(extra_events=events)
+
+    def flush(self) -> None:
+        """Commit all buffered samples in one transaction."""
+        with self._locked():
+            self._flush()
+
+    def _flush(self, extra_events: list[Event] | None = None) -> None:
+        buffers, self._buffers = self._buffers, {}
+        rows = []
+        for role_name, blocks in buffers.items():
+            blk = concat_blocks(blocks)
+            for i in range(0, len(blk), MAX_CHUNK_SAMPLES):
+                part = blk.slice(i, i + MAX_CHUNK_SAMPLES)
+                rows.append(
+                    (
+                        role_name,
+                        len(part),
+                        float(part.time_s[0]),
+                        float(part.time_s[-1]),
+                        _blob(part.time_s, "time_s"),
+                        _blob(part.acc_m_s2, "acc_m_s2"),
+                        _blob(part.gyr_rad_s, "gyr_rad_s"),
+                        None if part.mag_ut is None else _blob(part.mag_ut, "mag_ut"),
+                        None if part.seq is None else _blob(part.seq, "seq"),
+                    )
+                )
+        try:
+            with self._transaction():
+                self._db.executemany(
+                    "INSERT INTO chunks (role, n, t_first_s, t_last_s, time_s, acc_m_s2, gyr_rad_s, mag_ut, seq)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+                for ev in extra_events or ():
+                    self._db.execute(
+                        "INSERT INTO events (time_s, kind, label, data) VALUES (?, ?, ?, ?)",
+                        (float(ev.time_s), ev.kind, ev.label, json.dumps(ev.data)),
+                    )
+        except sqlite3.Error as exc:
+            # Keep the samples so that a later flush (e.g. after freeing disk) can retry.
+            for role_name, blocks in buffers.items():
+                self._buffers.setdefault(role_name, [])[:0] = blocks
+            raise RecordingError(f"{self.path}: cannot write: {exc}") from exc
+        for row in rows:
+            self.samples_written[row[0]] = self.samples_written.get(row[0], 0) + row[1]
+        self._last_flush = time.monotonic()
+
+    def close(self) -> None:
+        """Commit what is buffered and leave one self-contained file."""
+        self._stop_flusher.set()
+        if self._flusher is not None:
+            self._flusher.join()
+        if self._closed:
+            return
+        try:
+            self._flush()
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._db.execute("PRAGMA journal_mode=DELETE")
+        except sqlite3.Error as exc:
+            raise RecordingError(f"{self.path}: cannot finish recording: {exc}") from exc
+        finally:
+            self._closed = True
+            self._db.close()
+
+
+def _remove_database(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{path}{suffix}")
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success move it into place.
+
+    Whatever goes wrong inside the block, ``path`` is untouched and the
+    temporary file is removed: nothing is ever left half-written.
+    """
+    final = Path(path)
+    if final.exists() and not overwrite:
+        raise RecordingError(f"{final}: already exists (use --force to replace it)")
+    if final.is_dir():
+        raise RecordingError(f"{final}: is a directory")
+    if not final.parent.is_dir():
+        raise RecordingError(f"{final.parent}: no such directory")
+    tmp = final.with_name(f".{final.name}.partial-{os.getpid()}")
+    _remove_database(tmp)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    finally:
+        _remove_database(tmp)
+
+
+def save_session(session: Session, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
+    """Write a whole in-memory session atomically (temporary file + rename)."""
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        with RecordingWriter(tmp, session.info, flush_interval_s=float("inf")) as rec:
+            for dev in session.devices.values():
+                rec.add_device(dev)
+            for device_id, cal in session.sensor_calibration.items():
+                rec.set_sensor_calibration(device_id, cal)
+            for name, value in session.results.items():
+                rec.set_result(name, value)
+            for r in session.roles:
+                rec.append(session.samples[r])
+            rec.add_events(list(session.events))
+
+
+# ----------------------------------------------------------------------------
+# Reading
+# ----------------------------------------------------------------------------
+
+
+def _open_for_reading(path: Path) -> sqlite3.Connection:
+    if not path.exists():
+        raise RecordingError(f"{path}: no such file")
+    if path.is_dir():
+        raise RecordingError(f"{path}: is a directory, not a recording")
+    try:
+        db = sqlite3.connect(path, isolation_level=None)
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise RecordingError(f"{path}: not a hipimu recording ({exc})") from exc
+    return db
+
+
+def _read_meta(db: sqlite3.Connection, path: Path) -> dict[str, Any]:
+    try:
+        rows = db.execute("SELECT key, value FROM meta").fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise RecordingError(f"{path}: not a hipimu recording (no meta table)") from exc
+    meta = {k: json.loads(v) for k, v in rows}
+    if meta.get("format") != FORMAT_NAME:
+        raise RecordingError(f"{path}: not a hipimu recording")
+    need = int(meta.get("min_reader_version", meta.get("format_version", 1)))
+    if need > FORMAT_VERSION:
+        raise RecordingError(
+            f"{path}: written in recording format {meta.get('format_version')}, which needs a newer hipimu"
+            f" (this one reads format {FORMAT_VERSION}); please upgrade"
+        )
+    return meta
+
+
+def load_session(path: str | os.PathLike[str], *, roles: list[str] | None = None) -> Session:
+    """Load a recording (complete, or left behind by a crashed writer).
+
+    ``roles`` limits which sensors' samples are read (all by default).
+    """
+    path = Path(path)
+    db = _open_for_reading(path)
+    try:
+        meta = _read_meta(db, path)
+        channels = meta.get("channels") or {k: {"dtype": d, "width": w} for k, (d, w) in CHANNELS.items()}
+        info = SessionInfo.from_dict(meta.get("session") or {})
+        devices: dict[str, DeviceInfo] = {}
+        for role_name, info_json in db.execute("SELECT role, info FROM devices"):
+            devices[role_name] = DeviceInfo.from_dict(json.loads(info_json))
+        sensor_cal = {d: json.loads(c) for d, c in db.execute("SELECT device_id, calibration FROM sensor_calibration")}
+        results = {n: json.loads(v) for n, v in db.execute("SELECT name, value FROM results")}
+        events = [
+            Event(t, kind, label, json.loads(data))
+            for t, kind, label, data in db.execute("SELECT time_s, kind, label, data FROM events ORDER BY time_s, id")
+        ]
+        stored_roles = [r for (r,) in db.execute("SELECT DISTINCT role FROM chunks")]
+        samples: dict[str, SampleBlock] = {}
+        for role_name in stored_roles:
+            if roles is not None and role_name not in roles:
+                continue
+            samples[role_name] = _read_samples(db, role_name, channels)
+    except sqlite3.DatabaseError as exc:
+        raise RecordingError(f"{path}: damaged recording ({exc})") from exc
+    except (KeyError, ValueError, TypeError) as exc:
+        raise RecordingError(f"{path}: inconsistent recording ({exc})") from exc
+    finally:
+        db.close()
+    return Session(info=info, devices=devices, samples=samples, events=events, sensor_calibration=sensor_cal, results=results)
+
+
+def _read_samples(db: sqlite3.Connection, role_name: str, channels: dict[str, Any]) -> SampleBlock:
+    cols = ["time_s", "acc_m_s2", "gyr_rad_s", "mag_ut", "seq"]
+    parts: dict[str, list[bytes]] = {c: [] for c in cols}
+    missing: dict[str, bool] = {"mag_ut": False, "seq": False}
+    n_total = 0
+    for row in db.execute(f"SELECT n, {', '.join(cols)} FROM chunks WHERE role = ? ORDER BY id", (role_name,)):
+        n_total += row[0]
+        for c, v in zip(cols, row[1:]):
+            if v is None:
+                missing[c] = True
+            else:
+                parts[c].append(v)
+
+    def decode(c: str) -> np.ndarray | None:
+        if c in missing and (missing[c] or not parts[c]):
+            return None
+        spec = channels[c]
+        arr = np.frombuffer(b"".join(parts[c]), dtype=spec["dtype"])
+        width = int(spec["width"])
+        if arr.size != n_total * width:
+            raise ValueError(f"{role_name}.{c}: {arr.size} values for {n_total} samples")
+        arr = arr.astype(np.float64 if c != "seq" else np.int64)
+        return arr if width == 1 else arr.reshape(n_total, width)
+
+    return SampleBlock(role_name, decode("time_s"), decode("acc_m_s2"), decode("gyr_rad_s"), decode("mag_ut"), decode("seq"))
