@@ -1,3 +1,310 @@
-"""Placeholder until the CLI lands (replaced in this same issue)."""
-def main() -> int:
+"""The ``hipimu`` command line: one program, one subcommand per job.
+
+Every user-facing failure is a :class:`~hipimu.errors.HipimuError`; ``main``
+prints it on one line (``hipimu: error: ...``) and returns 2. Outputs are
+written atomically, so a failed command never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from hipimu import __version__
+from hipimu.core.conventions import ROLES, TESTS
+from hipimu.errors import HipimuError, InputError
+
+__all__ = ["main", "build_parser"]
+
+EPILOG = """\
+examples:
+  hipimu simulate --scenario seated_rotation -o s.hipimu --truth truth.csv
+  hipimu info s.hipimu
+  hipimu export s.hipimu -o raw.csv
+  hipimu import raw.csv -o again.hipimu --subject P017
+  hipimu demo
+
+Run 'hipimu COMMAND --help' for the options of a command.
+Conventions (frames, signs, units, columns): docs/conventions.md
+"""
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    pass
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="hipimu",
+        description="hipimu: hip rotation and pelvic tilt from wearable IMUs. "
+        "Record, replay, simulate, import and export sessions.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"hipimu {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_: str, description: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=description, formatter_class=_Formatter)
+        sp.set_defaults(func=func)
+        return sp
+
+    # info ---------------------------------------------------------------
+    sp = add(
+        "info",
+        cmd_info,
+        "show what a recording holds",
+        "Print a recording's sensors (sample counts, duration, effective rates, gaps), "
+        "its events and its metadata.",
+    )
+    sp.add_argument("session", type=Path, help="recording file (.hipimu)")
+    sp.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
+
+    # simulate -----------------------------------------------------------
+    from hipimu.sources.simulate import SCENARIOS
+
+    scen = "\n".join(f"  {k:<16} {v}" for k, v in SCENARIOS.items())
+    sp = add(
+        "simulate",
+        cmd_simulate,
+        "record a session of the virtual subject",
+        "Simulate a subject wearing sensors on the sacrum and both lateral thighs, "
+        "with random mounting, realistic sensor errors and clocks. Every scenario starts "
+        "with the anatomical calibration routine (stand, hip hinges, knee lifts, stand).\n\n"
+        f"scenarios:\n{scen}",
+    )
+    sp.add_argument("--scenario", required=True, choices=list(SCENARIOS), metavar="NAME", help="what the subject does (see above)")
+    sp.add_argument("-o", "--output", required=True, type=Path, help="recording file to write (.hipimu)")
+    sp.add_argument("--truth", type=Path, help="also write ground-truth angles (100 Hz CSV, degrees) here")
+    sp.add_argument("--seed", type=int, default=0, help="random seed (mounting, noise, clocks)")
+    sp.add_argument("--mag", action="store_true", help="sensors include a magnetometer (9D)")
+    sp.add_argument("--rate", type=_positive_float, default=200.0, metavar="HZ", help="sampling rate of every sensor")
+    sp.add_argument("--duration", type=_positive_float, metavar="S", help="task length after the calibration (static, long_mixed)")
+    sp.add_argument("--loss", type=float, default=0.0, metavar="P", help="probability of losing a BLE packet (8 samples)")
+    sp.add_argument("--ideal", action="store_true", help="perfect sensors: no bias, noise or quantisation")
+    sp.add_argument("-f", "--force", action="store_true", help="replace existing output files")
+
+    # import -------------------------------------------------------------
+    sp = add(
+        "import",
+        cmd_import,
+        "turn a raw-sample CSV into a recording",
+        "Read raw samples in the long CSV format and write a recording.\n\n"
+        "header: time_s,sensor,acc_x,acc_y,acc_z,gyr_x,gyr_y,gyr_z[,mag_x,mag_y,mag_z]\n"
+        "units:  s, m/s^2, rad/s, uT; one row per sample per sensor\n"
+        f"sensor: {', '.join(ROLES)}\n"
+        "Each sensor may have its own sampling instants and rate; time must increase within a sensor.",
+    )
+    sp.add_argument("csv", type=Path, help="CSV file to read")
+    sp.add_argument("-o", "--output", required=True, type=Path, help="recording file to write (.hipimu)")
+    sp.add_argument("--subject", default="", help="pseudonymous subject id (a code, never a name)")
+    sp.add_argument("--test", choices=TESTS, default="", help="which clinical test the session holds")
+    sp.add_argument("--notes", default="", help="free-text operator notes")
+    sp.add_argument("-f", "--force", action="store_true", help="replace an existing output file")
+
+    # export -------------------------------------------------------------
+    sp = add(
+        "export",
+        cmd_export,
+        "write a recording's raw samples as CSV",
+        "Write the raw samples in the long CSV format that 'hipimu import' reads "
+        "(values exactly as recorded).",
+    )
+    sp.add_argument("session", type=Path, help="recording file (.hipimu)")
+    sp.add_argument("-o", "--output", required=True, type=Path, help="CSV file to write")
+    sp.add_argument("--sensors", nargs="+", choices=list(ROLES), metavar="ROLE", help="only these sensors")
+    sp.add_argument("--from", dest="t_from", type=float, metavar="S", help="first second to export (session time)")
+    sp.add_argument("--to", dest="t_to", type=float, metavar="S", help="export up to this second (session time)")
+    sp.add_argument("-f", "--force", action="store_true", help="replace an existing output file")
+
+    # demo ---------------------------------------------------------------
+    sp = add(
+        "demo",
+        cmd_demo,
+        "simulate a session and summarise it",
+        "Simulate a session of the virtual subject, stream it through the replay source, "
+        "and print what hipimu knows about it.",
+    )
+    sp.add_argument("--scenario", default="seated_rotation", choices=list(SCENARIOS), metavar="NAME", help="scenario to simulate")
+    sp.add_argument("--out", type=Path, default=Path("out/demo"), help="folder for the demo's files")
+    sp.add_argument("--seed", type=int, default=1, help="random seed")
+    return p
+
+
+# ----------------------------------------------------------------------------
+# Commands
+# ----------------------------------------------------------------------------
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from hipimu.apps._text import session_overview, session_summary_text
+    from hipimu.storage.recording import load_session
+
+    session = load_session(args.session)
+    if args.json:
+        print(json.dumps(session_overview(session, args.session), indent=2))
+    else:
+        print(session_summary_text(session, args.session))
     return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from hipimu.sources.simulate import simulate_session
+    from hipimu.storage.angles_csv import write_angles_csv
+    from hipimu.storage.recording import save_session
+
+    _refuse_existing([args.output] + ([args.truth] if args.truth else []), args.force)
+    if args.output.suffix != ".hipimu":
+        print(f"note: recordings are usually named *.hipimu ({args.output})", file=sys.stderr)
+    t0 = time.perf_counter()
+    session, truth = simulate_session(
+        args.scenario, seed=args.seed, rate_hz=args.rate, mag=args.mag, duration_s=args.duration, loss=args.loss, ideal=args.ideal
+    )
+    save_session(session, args.output, overwrite=args.force)
+    if args.truth:
+        write_angles_csv(truth, args.truth, overwrite=args.force)
+    n = sum(len(b) for b in session.samples.values())
+    dur = max(float(b.time_s[-1]) for b in session.samples.values())
+    print(
+        f"simulated {args.scenario!r}: {len(session.samples)} sensors, {n} samples, {dur:.1f} s, "
+        f"{len(session.events)} events -> {args.output}" + (f" (+ truth {args.truth})" if args.truth else "")
+        + f" in {time.perf_counter() - t0:.1f} s"
+    )
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from hipimu.core.model import DeviceInfo, Session, SessionInfo
+    from hipimu.core.timing import timing_stats
+    from hipimu.storage.csv_io import read_raw_csv
+    from hipimu.storage.recording import save_session
+
+    _refuse_existing([args.output], args.force)
+    samples = read_raw_csv(args.csv)
+    devices = {}
+    for r, blk in samples.items():
+        if len(blk) < 2:
+            raise InputError(f"{args.csv}: sensor {r} has only {len(blk)} sample; at least 2 are needed")
+        devices[r] = DeviceInfo(
+            device_id=f"csv:{r}",
+            role=r,
+            rate_hz=round(1.0 / timing_stats(blk.time_s).period_s, 3),
+            has_mag=blk.has_mag,
+            extra={"imported_from": args.csv.name},
+        )
+    info = SessionInfo(
+        subject_id=args.subject,
+        sides=tuple(ROLES[r].side for r in samples if ROLES[r].side),
+        test=args.test,
+        notes=args.notes,
+        source="import",
+        extra={"imported_from": str(args.csv)},
+    )
+    save_session(Session(info, devices, samples), args.output, overwrite=args.force)
+    n = sum(len(b) for b in samples.values())
+    print(f"imported {n} samples of {len(samples)} sensors ({', '.join(samples)}) -> {args.output}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from hipimu.storage.csv_io import write_raw_csv
+    from hipimu.storage.recording import load_session
+
+    _refuse_existing([args.output], args.force)
+    session = load_session(args.session, roles=args.sensors)
+    if not session.samples:
+        raise InputError(f"{args.session}: no samples" + (f" of {', '.join(args.sensors)}" if args.sensors else ""))
+    t0 = -np.inf if args.t_from is None else args.t_from
+    t1 = np.inf if args.t_to is None else args.t_to
+    samples = {r: b.between(t0, t1) for r, b in session.samples.items()}
+    samples = {r: b for r, b in samples.items() if len(b)}
+    if not samples:
+        raise InputError(f"{args.session}: no samples between {t0} s and {t1} s")
+    rows = write_raw_csv(samples, args.output)
+    print(f"exported {rows} rows ({', '.join(samples)}) -> {args.output}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from hipimu.apps._text import session_summary_text, truth_summary_text
+    from hipimu.sources.replay import ReplaySource
+    from hipimu.sources.simulate import simulate_session
+    from hipimu.storage.angles_csv import write_angles_csv
+    from hipimu.storage.recording import save_session
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    rec = args.out / f"{args.scenario}.hipimu"
+    truth_csv = args.out / f"{args.scenario}_truth.csv"
+    print(f"1. Simulating the virtual subject: scenario {args.scenario!r}, seed {args.seed} ...")
+    t0 = time.perf_counter()
+    session, truth = simulate_session(args.scenario, seed=args.seed)
+    save_session(session, rec, overwrite=True)
+    write_angles_csv(truth, truth_csv, overwrite=True)
+    print(f"   wrote {rec} and {truth_csv} in {time.perf_counter() - t0:.1f} s\n")
+    print("2. The recording, as 'hipimu info' shows it:\n")
+    print(session_summary_text(session, rec))
+    print("\n3. Replaying it through the async source interface (as fast as possible) ...")
+
+    async def stream() -> tuple[int, dict[str, int]]:
+        counts: dict[str, int] = {}
+        blocks = 0
+        async with ReplaySource(rec, speed=None) as src:
+            async for blk in src.blocks():
+                blocks += 1
+                counts[blk.role] = counts.get(blk.role, 0) + len(blk)
+        return blocks, counts
+
+    t0 = time.perf_counter()
+    blocks, counts = asyncio.run(stream())
+    per = ", ".join(f"{r} {n}" for r, n in counts.items())
+    print(f"   {blocks} blocks in {time.perf_counter() - t0:.2f} s; samples per sensor: {per}\n")
+    print("4. " + truth_summary_text(session, truth))
+    print(f"\nNext: 'hipimu info {rec}', 'hipimu export {rec} -o raw.csv', 'hipimu --help'.")
+    return 0
+
+
+def _refuse_existing(paths: Sequence[Path], force: bool) -> None:
+    for p in paths:
+        if p.exists() and not force:
+            raise InputError(f"{p}: already exists (use --force to replace it)")
+        if not p.parent.exists():
+            raise InputError(f"{p.parent}: no such directory")
+
+
+# ----------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except HipimuError as exc:
+        print(f"hipimu: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hipimu: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

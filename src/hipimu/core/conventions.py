@@ -331,6 +331,7 @@ SIGN_TABLE: tuple[SignRow, ...] = (
     SignRow("seated_foot_in", "sitting (hip and knee at 90 deg), foot swung inward", "hip_rotation", -1, SIDES),
     SignRow("prone_foot_out", "lying prone (knee at 90 deg), foot falls outward", "hip_rotation", +1, SIDES),
     SignRow("prone_foot_in", "lying prone (knee at 90 deg), foot falls inward", "hip_rotation", -1, SIDES),
+    SignRow("hip_hinge", "standing, trunk bowed forward from the hips, thighs still", "hip_flexion", +1, SIDES),
     SignRow("standing_toes_in", "standing, knee cap turned inward (toes in)", "hip_rotation", +1, SIDES),
     SignRow("pelvis_forward", "pelvis tipped forward (anterior tilt)", "pelvis_tilt", +1, ("both",)),
     SignRow("pelvis_backward", "pelvis tucked under (posterior tilt)", "pelvis_tilt", -1, ("both",)),

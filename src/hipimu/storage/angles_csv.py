@@ -1,0 +1,53 @@
+"""Angle tables as CSV: ``time_s`` plus the columns of
+:data:`hipimu.core.conventions.ANGLE_COLUMNS` (degrees), one row per instant.
+
+Used for the simulator's ground truth now and for measured angles later.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+
+from hipimu.errors import CsvFormatError
+from hipimu.storage.recording import atomic_output
+
+__all__ = ["write_angles_csv", "read_angles_csv"]
+
+
+def write_angles_csv(table: dict[str, np.ndarray], path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
+    """Write columns (all the same length; ``time_s`` first) atomically.
+
+    Times are written with 6 decimals (microseconds), angles with 4 (0.0001 deg).
+    """
+    cols = list(table)
+    if not cols or cols[0] != "time_s":
+        raise ValueError("the first column must be time_s")
+    data = np.column_stack([np.asarray(table[c], dtype=np.float64) for c in cols])
+    fmt = ["%.6f"] + ["%.4f"] * (len(cols) - 1)
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        with open(tmp, "w", newline="") as fh:
+            fh.write(",".join(cols) + "\n")
+            np.savetxt(fh, data, fmt=fmt, delimiter=",")
+
+
+def read_angles_csv(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """Read an angle table written by :func:`write_angles_csv` (or a compatible tool)."""
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            header = next(csv.reader(fh), None)
+            if not header:
+                raise CsvFormatError(str(path), None, "empty file")
+            data = np.loadtxt(fh, delimiter=",", ndmin=2)
+    except OSError as exc:
+        raise CsvFormatError(str(path), None, exc.strerror or str(exc)) from exc
+    except ValueError as exc:
+        raise CsvFormatError(str(path), None, str(exc)) from exc
+    header = [h.strip() for h in header]
+    if data.shape[1] != len(header):
+        raise CsvFormatError(str(path), 2, f"expected {len(header)} fields, found {data.shape[1]}")
+    return {h: data[:, i] for i, h in enumerate(header)}
