@@ -38,6 +38,13 @@ class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaults
     pass
 
 
+class _Parser(argparse.ArgumentParser):
+    """Reports usage errors on one line, like every other hipimu error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"hipimu: error: {message} (see '{self.prog} --help')\n")
+
+
 def _positive_float(text: str) -> float:
     try:
         v = float(text)
@@ -49,7 +56,7 @@ def _positive_float(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="hipimu",
         description="hipimu: hip rotation and pelvic tilt from wearable IMUs. "
         "Record, replay, simulate, import and export sessions.",

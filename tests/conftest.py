@@ -1,0 +1,24 @@
+import numpy as np
+import pytest
+
+from hipimu.core.model import DeviceInfo, Event, SampleBlock, Session, SessionInfo
+
+
+@pytest.fixture
+def small_session() -> Session:
+    """3 sensors, 200 Hz-ish, 2 s, with per-sensor clock phase and rate error
+    and one lost packet on the right thigh."""
+    rng = np.random.default_rng(42)
+    samples, devices = {}, {}
+    for i, r in enumerate(["pelvis", "thigh_left", "thigh_right"]):
+        n = 400
+        t = 0.0013 * i + np.arange(n) / (200.0 * (1 + 40e-6 * (i - 1)))
+        seq = np.arange(n)
+        if r == "thigh_right":
+            keep = (seq < 100) | (seq >= 108)
+            t, seq = t[keep], seq[keep]
+        m = len(t)
+        samples[r] = SampleBlock(r, t, rng.normal(size=(m, 3)), rng.normal(size=(m, 3)), None, seq)
+        devices[r] = DeviceInfo(f"test-{r}", r, 200.0, firmware="0.0")
+    events = [Event(0.2, "phase_start", "stand"), Event(1.5, "phase_end", "stand"), Event(1.7, "marker", "look here")]
+    return Session(SessionInfo(subject_id="T01", sides=("left", "right"), test="free"), devices, samples, events)
