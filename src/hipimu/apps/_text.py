@@ -74,11 +74,11 @@ def session_summary_text(session: Session, path: str | os.PathLike[str] | None =
         lines.append(f"  notes    {info.notes}")
     lines.append("")
     lines.append("sensors")
-    hdr = f"  {'role':<12}{'device':<22}{'samples':>9}{'start s':>9}{'dur s':>9}{'rate Hz':>10}{'nominal':>9}{'gaps':>6}{'missing':>9}{'longest s':>10}  mag"
+    hdr = f"  {'role':<13}{'device':<22}{'samples':>9}{'start s':>9}{'dur s':>9}{'rate Hz':>10}{'nominal':>9}{'gaps':>6}{'missing':>9}{'longest s':>10}  mag"
     lines.append(hdr)
     for s in ov["sensors"]:
         lines.append(
-            f"  {s['role']:<12}{s['device_id'][:21]:<22}{s['samples']:>9}{_fmt(s['start_s'], '.3f'):>9}"
+            f"  {s['role']:<13}{s['device_id'][:21]:<22}{s['samples']:>9}{_fmt(s['start_s'], '.3f'):>9}"
             f"{_fmt(s['duration_s'], '.1f'):>9}{_fmt(s['effective_rate_hz'], '.3f'):>10}{_fmt(s['nominal_rate_hz'], 'g'):>9}"
             f"{s['gaps']:>6}{s['missing_samples']:>9}{_fmt(s['longest_gap_s'], '.3f'):>10}  {'yes' if s['mag'] else 'no'}"
         )

@@ -1,0 +1,635 @@
+"""Scenario scripts of the virtual subject and the :func:`simulate` entry point.
+
+Independent ground truth: imports only the standard library, numpy, scipy
+and the sibling ``_body`` / ``_motion`` modules (never ``hipimu``).
+
+Every scenario starts with the same anatomical calibration routine; times are
+exact (only amplitudes vary with the seed):
+
+====================  ============  ==========================================
+phase                 time, s       what the subject does
+====================  ============  ==========================================
+``stand``             0.5 - 4.5     upright, still
+``hip_hinge``         5.25 - 11.75  2 hinges (1.3 s down, 0.4 s hold, 1.3 s
+                                    up, 0.5 s between), pelvis tilt +40..50
+                                    deg, thighs still and vertical (hip
+                                    flexion = tilt), pelvis 6-8 cm back
+``knee_lift_right``   12.5 - 22.2   weight shift 3 cm left, 3 knee lifts to
+                                    55..65 deg hip flexion (1 s up, 0.5 s
+                                    hold, 1 s down, 0.5 s between), 2..5 deg
+                                    posterior pelvic tilt, 0.5..2 deg right
+                                    crest up; left femur still in the world
+``knee_lift_left``    22.95 - 32.65 the same on the left (left crest up)
+``stand_final``       33.4 - 36.4   still
+====================  ============  ==========================================
+
+The task starts at 36.9 s. Task scripts (total lengths for seed 0):
+
+* ``squat`` (~66 s): 1 s to turn the toes out (hip ER 3..7 deg), 1 s still,
+  ``trial_start``, 0.5 s, 5 reps (descent 1.4-1.6 s, bottom 0.4-0.6 s,
+  ascent 1.4-1.6 s; 1.3-1.7 s standing between), 0.5 s, ``trial_end``.
+* ``seated_rotation`` (~134 s): 3 s to sit down (hip flexion 83..87 deg,
+  femurs ~horizontal, pelvis tilt -3..-7 deg, pelvis 0.40 m lower, 0.15 m
+  back), then per side (right first): 1 s, ``zero``, 2 s, 3 trials; each
+  trial is 0.5 s neutral, IR (1.3-1.7 s move, 2.8-3.2 s hold, 1.3-1.7 s
+  back), 0.5 s, ER (same), 0.5 s; 1 s between trials.
+* ``prone_rotation`` (~136 s): 4 s to lie prone (pelvis tilt +90 deg, pelvis
+  at 0.80 m), then as seated (IR 32..38, ER 37..43 deg).
+* ``long_mixed`` and ``static``: ``trial_start`` at 36.9 s, ``trial_end``
+  exactly ``duration_s`` later, recording ends 0.5 s after that.
+
+Event conventions:
+
+* ``phase_start`` / ``phase_end``: label the phase, data ``{}``.
+* ``zero`` (label ``""``, data ``{"side": s}``): the subject is still in the
+  neutral test posture from 1 s before to 2 s after the event.
+* ``trial_start`` / ``trial_end``: label the test (``squat``,
+  ``seated_rotation``, ``prone_rotation``, ``free``), data ``{"side", "index"}``
+  (side ``both`` for squat and free; index from 1).
+* ``rep_start`` / ``rep_end`` (label ``"squat"``, data ``{"index"}``): start of
+  the descent, end of the ascent.
+
+Pelvic compensation in seated/prone trials: a few degrees of obliquity and
+rotation while the thighs rest still on the plinth, so the true hip rotation
+is ~1-3 deg less than the thigh's turn in the world (the thigh turns
+target + k, the truth reaches ~target).
+
+Randomness: everything is drawn from ``numpy.random.default_rng`` streams
+seeded with ``[seed, stream]`` or ``[seed, stream, role index]``, so the
+kinematics do not depend on ``rate_hz``, ``mag``, ``loss`` or ``ideal``, and
+each sensor has its own draws.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial.transform import RotationSpline
+
+from ._body import (
+    ROLE_SEGMENT,
+    ROLES,
+    Body,
+    MagField,
+    SegmentKinematics,
+    draw_clock,
+    draw_errors,
+    draw_mounting,
+    noise_model,
+    segment_kinematics,
+    skin_normal,
+    synthesize_sensor,
+)
+from ._motion import Script, Sway
+
+__all__ = ["SCENARIOS", "TRUTH_COLUMNS", "simulate"]
+
+#: Scenario name -> one-line description.
+SCENARIOS: dict[str, str] = {
+    "squat": "calibration, then one set of 5 bodyweight squats (~100-115 deg hip flexion, butt wink)",
+    "seated_rotation": "calibration, then seated hip IR/ER: 3 trials right, 3 trials left",
+    "prone_rotation": "calibration, then prone hip IR/ER (knee at 90 deg): 3 trials right, 3 trials left",
+    "long_mixed": "calibration, then duration_s (default 240 s) of pauses, marching in place and turns",
+    "static": "calibration, then standing still for duration_s (default 30 s)",
+}
+
+#: Default task duration (s) of the scenarios that take ``duration_s``.
+DEFAULT_DURATION_S = {"static": 30.0, "long_mixed": 240.0}
+
+#: Truth column names, in order.
+TRUTH_COLUMNS = (
+    "time_s",
+    "hip_flexion_left_deg",
+    "hip_adduction_left_deg",
+    "hip_rotation_left_deg",
+    "hip_flexion_right_deg",
+    "hip_adduction_right_deg",
+    "hip_rotation_right_deg",
+    "pelvis_tilt_deg",
+    "pelvis_obliquity_deg",
+    "pelvis_rotation_deg",
+)
+
+TRUTH_RATE_HZ = 100.0
+KNOT_RATE_HZ = 400.0  # an integer multiple of TRUTH_RATE_HZ
+KNOT_MARGIN_S = 0.1  # knots extend beyond [0, end] by this much
+
+_SIDE_SIGN = {"left": -1.0, "right": 1.0}
+_SIDE_NAMES = ("left", "right")
+
+# Random-number streams: [seed, stream] or [seed, stream, role index].
+_STREAM_SCENARIO, _STREAM_MOUNT_CLOCK, _STREAM_ERRORS, _STREAM_NOISE, _STREAM_LOSS, _STREAM_ENV = range(6)
+
+
+def _rng(*key: int) -> np.random.Generator:
+    return np.random.default_rng(list(key))
+
+
+# ----------------------------------------------------------------------------
+# Script building blocks
+# ----------------------------------------------------------------------------
+
+
+def _new_script(body: Body) -> Script:
+    defaults = {
+        "pelvis_tilt": 0.0,
+        "pelvis_obliquity": 0.0,
+        "pelvis_rotation": 0.0,
+        "comp_tilt": 0.0,
+        "comp_obliquity": 0.0,
+        "comp_rotation": 0.0,
+        "pos_x": 0.0,
+        "pos_y": body.pelvis_height_standing_m,
+        "pos_z": 0.0,
+    }
+    for side in _SIDE_NAMES:
+        defaults.update({f"hip_flexion_{side}": 0.0, f"hip_adduction_{side}": 0.0,
+                         f"hip_rotation_{side}": 0.0, f"anchor_{side}": 1.0})
+    return Script(defaults)
+
+
+def _phase(s: Script, label: str, action) -> None:
+    s.event("phase_start", label)
+    action()
+    s.event("phase_end", label)
+
+
+def _calibration(s: Script, rng: np.random.Generator, body: Body) -> None:
+    """The anatomical calibration routine (stand, hinge, knee lifts, stand)."""
+    h0 = body.pelvis_height_standing_m
+    s.hold(0.5)
+    _phase(s, "stand", lambda: s.hold(4.0))
+    s.hold(0.75)
+
+    def hinge() -> None:
+        # Both femurs anchored (default): they stay vertical while the pelvis
+        # tilts forward, so hip flexion equals the anterior tilt.
+        for i in range(2):
+            amp = rng.uniform(40.0, 50.0)
+            s.move(1.3, comp_tilt=amp, pos_x=-0.07 * amp / 45.0, pos_y=h0 - 0.015)
+            s.hold(0.4)
+            s.move(1.3, comp_tilt=0.0, pos_x=0.0, pos_y=h0)
+            if i == 0:
+                s.hold(0.5)
+
+    _phase(s, "hip_hinge", hinge)
+    s.hold(0.75)
+
+    for side in ("right", "left"):
+        sign = _SIDE_SIGN[side]
+
+        def lifts(side: str = side, sign: float = sign) -> None:
+            s.move(0.1, **{f"anchor_{side}": 0.0})  # comp is zero here: no effect on the pose
+            s.move(0.5, pos_z=-sign * 0.03)  # weight onto the other leg
+            for i in range(3):
+                s.move(1.0, **{
+                    f"hip_flexion_{side}": rng.uniform(55.0, 65.0),
+                    f"hip_adduction_{side}": rng.uniform(-3.0, 1.0),
+                    f"hip_rotation_{side}": rng.uniform(-3.0, 3.0),
+                    "comp_tilt": -rng.uniform(2.0, 5.0),
+                    "comp_obliquity": sign * rng.uniform(0.5, 2.0),
+                })
+                s.hold(0.5)
+                s.move(1.0, **{f"hip_flexion_{side}": 0.0, f"hip_adduction_{side}": 0.0,
+                               f"hip_rotation_{side}": 0.0, "comp_tilt": 0.0, "comp_obliquity": 0.0})
+                if i < 2:
+                    s.hold(0.5)
+            s.move(0.5, pos_z=0.0)
+            s.move(0.1, **{f"anchor_{side}": 1.0})
+
+        _phase(s, f"knee_lift_{side}", lifts)
+        s.hold(0.75)
+
+    _phase(s, "stand_final", lambda: s.hold(3.0))
+    s.hold(0.5)
+
+
+def _squat(s: Script, rng: np.random.Generator, body: Body, duration_s: float | None) -> None:
+    h0 = body.pelvis_height_standing_m
+    # Take the squat stance: toes slightly out (hip ER ~5 deg), then settle.
+    er = {side: -rng.uniform(3.0, 7.0) for side in _SIDE_NAMES}
+    s.move(1.0, **{f"hip_rotation_{side}": er[side] for side in _SIDE_NAMES})
+    s.hold(1.0)
+    s.event("trial_start", "squat", {"side": "both", "index": 1})
+    s.hold(0.5)
+    asym_sign = rng.choice([-1.0, 1.0])  # which leg tends to flex more
+    for i in range(1, 6):
+        peak = rng.uniform(100.0, 115.0)
+        asym = asym_sign * rng.uniform(1.0, 4.0)
+        tilt_peak = rng.uniform(15.0, 20.0)
+        wink = rng.uniform(8.0, 12.0)
+        abd = rng.uniform(10.0, 20.0)
+        ir = rng.uniform(5.0, 15.0)
+        drop = rng.uniform(0.38, 0.45)
+        back = rng.uniform(0.12, 0.18)
+        t_down, t_bottom, t_up = rng.uniform(1.4, 1.6), rng.uniform(0.4, 0.6), rng.uniform(1.4, 1.6)
+        t0 = s.t
+        t1 = t0 + t_down + t_bottom  # ascent starts
+        s.event("rep_start", "squat", {"index": i})
+        for side in _SIDE_NAMES:
+            k = 0.5 * _SIDE_SIGN[side]
+            s.move(t_down, at=t0, **{f"hip_flexion_{side}": peak + k * asym})
+            s.move(0.9 * t_down, at=t0 + 0.1 * t_down,
+                   **{f"hip_adduction_{side}": -abd - k * asym * rng.uniform(0.5, 1.0)})
+            # More IR once flexion passes ~90 deg: IR starts late in the descent.
+            s.move(0.55 * t_down, at=t0 + 0.45 * t_down,
+                   **{f"hip_rotation_{side}": ir + k * asym * rng.uniform(0.5, 1.5)})
+            s.move(t_up, at=t1, **{f"hip_flexion_{side}": 0.0})
+            s.move(0.9 * t_up, at=t1, **{f"hip_adduction_{side}": 0.0})
+            s.move(0.6 * t_up, at=t1, **{f"hip_rotation_{side}": er[side]})
+        # Pelvis: anterior tilt during the descent, posterior "butt wink" at depth.
+        s.move(0.7 * t_down, at=t0, pelvis_tilt=tilt_peak)
+        s.move(0.3 * t_down + 0.5 * t_bottom, at=t0 + 0.7 * t_down, pelvis_tilt=tilt_peak - wink)
+        s.move(0.35 * t_up, at=t1, pelvis_tilt=tilt_peak - 2.0)
+        s.move(0.65 * t_up, at=t1 + 0.35 * t_up, pelvis_tilt=0.0)
+        s.move(t_down, at=t0, pos_y=h0 - drop, pos_x=-back)
+        s.move(t_up, at=t1, pos_y=h0, pos_x=0.0)
+        s.t = t1 + t_up
+        s.event("rep_end", "squat", {"index": i})
+        s.hold(rng.uniform(1.3, 1.7) if i < 5 else 0.5)
+    s.event("trial_end", "squat", {"side": "both", "index": 1})
+    s.move(1.0, **{f"hip_rotation_{side}": 0.0 for side in _SIDE_NAMES})
+    s.hold(1.0)
+
+
+def _rotation_trials(s: Script, rng: np.random.Generator, test: str, ir_range, er_range, comp_sign: float) -> None:
+    """Zero and 3 IR/ER trials per leg, right then left (femurs anchored:
+    the thighs rest on the plinth while the pelvis compensates).
+
+    ``comp_sign``: sign of the obliquity compensation, per unit of side sign,
+    during IR (chosen per posture so that the pelvic compensation lowers the
+    true hip rotation slightly below the thigh's own turn)."""
+    for side in ("right", "left"):
+        sign = _SIDE_SIGN[side]
+        s.hold(1.0)
+        s.event("zero", "", {"side": side})
+        s.hold(2.0)
+        for i in range(1, 4):
+            s.event("trial_start", test, {"side": side, "index": i})
+            s.hold(0.5)
+            for direction, rng_deg in ((1.0, ir_range), (-1.0, er_range)):
+                target = direction * rng.uniform(*rng_deg)
+                k_obl = rng.uniform(1.0, 3.0)
+                k_rot = rng.uniform(0.5, 2.0)
+                # The thigh turns by target + k_obl in the world; the pelvic
+                # compensation takes ~k_obl of it back, so the true hip angle
+                # is close to the target.
+                s.move(rng.uniform(1.3, 1.7), **{
+                    f"hip_rotation_{side}": target + direction * k_obl,
+                    "comp_obliquity": direction * comp_sign * sign * k_obl,
+                    "comp_rotation": -direction * sign * k_rot,
+                })
+                s.hold(rng.uniform(2.8, 3.2))
+                s.move(rng.uniform(1.3, 1.7), **{f"hip_rotation_{side}": 0.0,
+                                                 "comp_obliquity": 0.0, "comp_rotation": 0.0})
+                s.hold(0.5)
+            s.event("trial_end", test, {"side": side, "index": i})
+            s.hold(1.0)
+    s.hold(0.5)
+
+
+def _seated_rotation(s: Script, rng: np.random.Generator, body: Body, duration_s: float | None) -> None:
+    t0 = s.t
+    flex = rng.uniform(83.0, 87.0)  # femurs ~horizontal with ~5 deg posterior tilt
+    post = rng.uniform(3.0, 7.0)
+    s.move(3.0, at=t0, hip_flexion_left=flex, hip_flexion_right=flex)
+    s.move(1.3, at=t0, pelvis_tilt=rng.uniform(15.0, 25.0))  # lean forward while sitting down
+    s.move(1.7, at=t0 + 1.3, pelvis_tilt=-post)
+    s.move(2.5, at=t0 + 0.5, pos_y=0.55)
+    s.move(3.0, at=t0, pos_x=-0.15)
+    s.t = t0 + 3.0
+    _rotation_trials(s, rng, "seated_rotation", (30.0, 38.0), (35.0, 42.0), comp_sign=1.0)
+
+
+def _prone_rotation(s: Script, rng: np.random.Generator, body: Body, duration_s: float | None) -> None:
+    t0 = s.t
+    # Bend over the plinth and lie down: pelvis turned forward by 90 deg.
+    s.move(1.8, at=t0, hip_flexion_left=35.0, hip_flexion_right=35.0)
+    s.move(2.2, at=t0 + 1.8, hip_flexion_left=rng.uniform(-2.0, 2.0), hip_flexion_right=rng.uniform(-2.0, 2.0))
+    s.move(4.0, at=t0, pelvis_tilt=90.0)
+    s.move(4.0, at=t0, pos_y=0.80, pos_x=0.25)
+    s.t = t0 + 4.0
+    _rotation_trials(s, rng, "prone_rotation", (32.0, 38.0), (37.0, 43.0), comp_sign=-1.0)
+
+
+def _march(s: Script, rng: np.random.Generator, body: Body, n_cycles: int, period: float,
+           amp_range: tuple[float, float], bob_m: float) -> None:
+    """Marching in place: each leg lifts once per ``period`` s (right first,
+    the left half a period later); a lift rises over 0.45 period and lowers
+    over 0.45 period; the pelvis bobs by ``bob_m`` at each lift."""
+    h0 = body.pelvis_height_standing_m
+    q = 0.45 * period
+    t_start = s.t
+    for c in range(n_cycles):
+        for k, side in enumerate(("right", "left")):
+            t0 = t_start + (c + 0.5 * k) * period
+            s.move(q, at=t0, **{f"hip_flexion_{side}": rng.uniform(*amp_range)})
+            s.move(q, at=t0 + q, **{f"hip_flexion_{side}": 0.0})
+            s.move(0.25 * period, at=t0, pos_y=h0 + bob_m)
+            s.move(0.25 * period, at=t0 + 0.25 * period, pos_y=h0)
+    s.t = t_start + (n_cycles + 0.4) * period
+
+
+def _long_mixed(s: Script, rng: np.random.Generator, body: Body, duration_s: float | None) -> None:
+    duration = DEFAULT_DURATION_S["long_mixed"] if duration_s is None else duration_s
+    start = s.t
+    end = start + duration
+    s.event("trial_start", "free", {"side": "both", "index": 1})
+    s.hold(min(1.5, duration))
+    heading = 0.0
+    while end - s.t > 1e-9:
+        remaining = end - s.t
+        kind = rng.choice(["pause", "march", "turn"], p=[0.3, 0.4, 0.3])
+        if kind == "march":
+            period = rng.uniform(0.9, 1.1)
+            n = int(rng.integers(4, 11))
+            if (n + 0.4) * period + 0.5 <= remaining:
+                _march(s, rng, body, n, period, (40.0, 60.0), rng.uniform(-0.015, 0.01))
+                s.hold(0.5)
+                continue
+        elif kind == "turn":
+            angle = float(rng.choice([90.0, -90.0, 180.0, -180.0], p=[0.35, 0.35, 0.15, 0.15]))
+            dur = rng.uniform(1.6, 2.2) if abs(angle) == 90.0 else rng.uniform(2.6, 3.2)
+            n_steps = max(2, int(round(dur / 0.5)))
+            step_t = dur / n_steps
+            if n_steps * step_t + 0.5 <= remaining:
+                heading += angle
+                t0 = s.t
+                s.move(dur, at=t0, pelvis_rotation=heading)
+                for j in range(n_steps):  # small steps while turning
+                    side = _SIDE_NAMES[j % 2]
+                    s.move(step_t / 2, at=t0 + j * step_t, **{f"hip_flexion_{side}": rng.uniform(10.0, 20.0)})
+                    s.move(step_t / 2, at=t0 + (j + 0.5) * step_t, **{f"hip_flexion_{side}": 0.0})
+                s.t = t0 + n_steps * step_t
+                s.hold(0.5)
+                continue
+        s.hold(min(rng.uniform(2.0, 6.0), remaining))
+    s.t = end
+    s.event("trial_end", "free", {"side": "both", "index": 1})
+    s.hold(0.5)
+
+
+def _static(s: Script, rng: np.random.Generator, body: Body, duration_s: float | None) -> None:
+    duration = DEFAULT_DURATION_S["static"] if duration_s is None else duration_s
+    s.event("trial_start", "free", {"side": "both", "index": 1})
+    s.hold(duration)
+    s.event("trial_end", "free", {"side": "both", "index": 1})
+    s.hold(0.5)
+
+
+_TASKS = {
+    "squat": _squat,
+    "seated_rotation": _seated_rotation,
+    "prone_rotation": _prone_rotation,
+    "long_mixed": _long_mixed,
+    "static": _static,
+}
+
+# Sway: channel -> (summed amplitude, summed peak rate), channel units (deg, m).
+_SWAY_SPEC = {
+    "pelvis_tilt": (0.3, 0.4),
+    "pelvis_obliquity": (0.2, 0.3),
+    "pelvis_rotation": (0.3, 0.4),
+    "pos_x": (0.003, 0.004),
+    "pos_y": (0.001, 0.002),
+    "pos_z": (0.002, 0.003),
+    **{f"hip_{q}_{side}": (0.2, 0.3) for q in ("flexion", "adduction", "rotation") for side in _SIDE_NAMES},
+}
+
+
+# ----------------------------------------------------------------------------
+# Entry point
+# ----------------------------------------------------------------------------
+
+
+@dataclass
+class Motion:
+    """The scripted motion of one scenario run: channels plus sway.
+
+    ``end_s``: end of the recording (a multiple of 0.01 s); the channels and
+    the kinematics can be evaluated at any instants (s), inside or outside
+    [0, end_s].
+    """
+
+    script: Script
+    sway: Sway
+    body: Body
+    end_s: float
+
+    def channels(self, t_s: np.ndarray) -> dict[str, np.ndarray]:
+        """Every channel (deg, m, weight) at the sorted instants ``t_s``, sway included."""
+        t = np.asarray(t_s, dtype=np.float64)
+        ch = self.script.evaluate(t)
+        return {name: v + self.sway.evaluate(name, t) for name, v in ch.items()}
+
+    def kinematics(self, t_s: np.ndarray) -> SegmentKinematics:
+        """Exact segment poses at the sorted instants ``t_s`` (no splines)."""
+        return segment_kinematics(np.asarray(t_s, dtype=np.float64), self.channels(t_s))
+
+
+def build_motion(scenario: str, seed: int, duration_s: float | None) -> Motion:
+    """Write the script of ``scenario`` (calibration + task) for ``seed``."""
+    body = Body()
+    rng = _rng(seed, _STREAM_SCENARIO)
+    s = _new_script(body)
+    _calibration(s, rng, body)
+    _TASKS[scenario](s, rng, body, duration_s)
+    sway = Sway.draw(rng, _SWAY_SPEC)
+    end_s = math.ceil(s.t * TRUTH_RATE_HZ - 1e-6) / TRUTH_RATE_HZ
+    return Motion(s, sway, body, end_s)
+
+
+def _validate(scenario, seed, rate_hz, loss, duration_s) -> None:
+    if not isinstance(scenario, str) or scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r} (known: {', '.join(SCENARIOS)})")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if not (isinstance(rate_hz, (int, float, np.number)) and 25.0 <= float(rate_hz) <= 1000.0):
+        raise ValueError(f"rate_hz must be between 25 and 1000 Hz, got {rate_hz!r}")
+    if not (isinstance(loss, (int, float, np.number)) and 0.0 <= float(loss) < 0.5):
+        raise ValueError(f"loss must be in [0, 0.5), got {loss!r}")
+    if duration_s is not None and not (
+        isinstance(duration_s, (int, float, np.number)) and math.isfinite(duration_s) and duration_s >= 0
+    ):
+        raise ValueError(f"duration_s must be a non-negative number of seconds, got {duration_s!r}")
+
+
+def simulate(
+    scenario: str,
+    *,
+    seed: int = 0,
+    rate_hz: float = 200.0,
+    mag: bool = False,
+    duration_s: float | None = None,
+    loss: float = 0.0,
+    ideal: bool = False,
+) -> dict:
+    """Simulate a session of the virtual subject wearing three IMUs.
+
+    Parameters
+    ----------
+    scenario:
+        One of :data:`SCENARIOS`: ``squat`` (~66 s), ``seated_rotation``
+        (~134 s), ``prone_rotation`` (~136 s), ``long_mixed`` and ``static``
+        (36.9 s of calibration + ``duration_s`` + 0.5 s). See the module
+        docstring for the scripts and event conventions.
+    seed:
+        Non-negative integer; the same seed gives identical output.
+    rate_hz:
+        Nominal sample rate of every sensor, Hz, in [25, 1000]. Each sensor's
+        clock runs ``ppm`` (uniform +-50) fast or slow with a random phase.
+    mag:
+        Also simulate a magnetometer (``mag_ut``), uT, sensor frame.
+    duration_s:
+        Length of the task after the calibration routine, s, for ``static``
+        (default 30) and ``long_mixed`` (default 240); ignored by the other
+        scenarios, whose length is fixed by their script.
+    loss:
+        Probability in [0, 0.5) that a BLE packet (8 consecutive samples of one
+        sensor) is missing: a gap in ``time_s`` and ``seq``. Ignored if ``ideal``.
+    ideal:
+        Perfect sensors (no bias, noise, bias drift, scale error, quantization,
+        saturation, hard iron, packet loss) with the same kinematics, mounting
+        and clocks.
+
+    Returns
+    -------
+    dict with
+        ``sensors``: role -> {``time_s`` (N,) s true sample instants,
+        ``acc_m_s2`` (N, 3) specific force in the sensor frame,
+        ``gyr_rad_s`` (N, 3) angular rate in the sensor frame,
+        ``mag_ut`` (N, 3) or None, ``seq`` (N,) int64 sample counter,
+        ``orientation_wxyz`` (N, 4) true sensor-to-world, ``device`` (dict),
+        ``errors`` (JSON-able), ``mounting_wxyz`` sensor-to-segment,
+        ``segment`` ("pelvis", "femur_left", "femur_right"),
+        ``site_m`` sensor position in the segment frame, m,
+        ``skin_normal`` outward skin normal at the site, segment frame};
+        ``truth``: ``time_s`` (100 Hz grid from 0 to the end) and the 9 angle
+        columns in degrees (:data:`TRUTH_COLUMNS`);
+        ``segments``: ``time_s`` (same grid), ``pelvis_wxyz``,
+        ``femur_left_wxyz``, ``femur_right_wxyz`` (segment-to-world),
+        ``reference_pelvis_wxyz`` (identity), ``pelvis_position_m`` (M, 3)
+        pelvis origin in the world, m;
+        ``events``: sorted list of ``(time_s, kind, label, data)``;
+        ``parameters``: JSON-able description of the run.
+
+    Raises
+    ------
+    ValueError
+        Unknown scenario, bad seed, rate_hz outside [25, 1000], loss outside
+        [0, 0.5), or a negative duration_s.
+    """
+    _validate(scenario, seed, rate_hz, loss, duration_s)
+    seed, rate_hz, loss = int(seed), float(rate_hz), float(loss)
+    ideal, mag = bool(ideal), bool(mag)
+
+    motion = build_motion(scenario, seed, None if duration_s is None else float(duration_s))
+    s, body, end_s = motion.script, motion.body, motion.end_s
+
+    # --- kinematics on the knot grid (contains the 100 Hz truth grid) ----------
+    per = int(round(KNOT_RATE_HZ / TRUTH_RATE_HZ))
+    margin = int(round(KNOT_MARGIN_S * KNOT_RATE_HZ))
+    n_truth = int(round(end_s * TRUTH_RATE_HZ)) + 1
+    j = np.arange(-margin, (n_truth - 1) * per + margin + 1)
+    knots = j / KNOT_RATE_HZ
+    kin = motion.kinematics(knots)
+
+    truth_idx = margin + per * np.arange(n_truth)
+    t_truth = np.arange(n_truth) / TRUTH_RATE_HZ
+    truth = {"time_s": t_truth}
+    for side in ("left", "right"):
+        for k, q in enumerate(("flexion", "adduction", "rotation")):
+            truth[f"hip_{q}_{side}_deg"] = kin.hip_deg[side][truth_idx, k].copy()
+    for k, q in enumerate(("tilt", "obliquity", "rotation")):
+        truth[f"pelvis_{q}_deg"] = kin.pelvis_deg[truth_idx, k].copy()
+    truth = {c: truth[c] for c in TRUTH_COLUMNS}
+
+    seg_rot = {"pelvis": kin.r_pelvis, "femur_left": kin.r_femur["left"], "femur_right": kin.r_femur["right"]}
+    segments = {"time_s": t_truth.copy()}
+    for name, r in seg_rot.items():
+        segments[f"{name}_wxyz"] = r[truth_idx].as_quat(canonical=True, scalar_first=True)
+    segments["reference_pelvis_wxyz"] = [1.0, 0.0, 0.0, 0.0]
+    segments["pelvis_position_m"] = kin.pelvis_pos_m[truth_idx].copy()
+
+    # --- sensors ---------------------------------------------------------------
+    env = _rng(seed, _STREAM_ENV)
+    field = MagField(north_azimuth_deg=float(env.uniform(0.0, 360.0)))
+    splines = {name: RotationSpline(knots, r) for name, r in seg_rot.items()}
+    sensors = {}
+    for idx, role in enumerate(ROLES):
+        geo = _rng(seed, _STREAM_MOUNT_CLOCK, idx)
+        mounting, mount_info = draw_mounting(geo, role)
+        phase_s, ppm = draw_clock(geo, rate_hz)
+        errors = draw_errors(_rng(seed, _STREAM_ERRORS, idx), rate_hz, ideal, mag)
+        out = synthesize_sensor(
+            role=role,
+            knots_s=knots,
+            segment_spline=splines[ROLE_SEGMENT[role]],
+            position_knots_m=kin.sensor_position_m(body, role),
+            mounting=mounting,
+            rate_hz=rate_hz,
+            phase_s=phase_s,
+            ppm=ppm,
+            end_s=end_s,
+            errors=errors,
+            mag_field=field if mag else None,
+            noise_rng=_rng(seed, _STREAM_NOISE, idx),
+            loss=0.0 if ideal else loss,
+            loss_rng=_rng(seed, _STREAM_LOSS, idx),
+        )
+        errors.update({
+            "gyr_bias_final_rad_s": out.pop("gyr_bias_final_rad_s"),
+            "clock_ppm": ppm,
+            "clock_phase_s": phase_s,
+            "effective_rate_hz": rate_hz * (1.0 + ppm * 1e-6),
+            "mounting": mount_info,
+        })
+        sensors[role] = {
+            **out,
+            "device": {
+                "device_id": f"sim-{role}-{seed}",
+                "rate_hz": rate_hz,
+                "imu": "simulated LSM6DS3TR-C",
+                "acc_range_m_s2": 8.0 * 9.80665,
+                "gyr_range_rad_s": math.radians(1000.0),
+                "mag_range_ut": 400.0 if mag else None,
+                "has_mag": mag,
+            },
+            "errors": errors,
+            "mounting_wxyz": mounting.as_quat(canonical=True, scalar_first=True).tolist(),
+            "segment": ROLE_SEGMENT[role],
+            "site_m": body.sensor_site_m(role).tolist(),
+            "skin_normal": skin_normal(role).tolist(),
+        }
+
+    task_duration = None
+    if scenario in DEFAULT_DURATION_S:
+        task_duration = DEFAULT_DURATION_S[scenario] if duration_s is None else float(duration_s)
+    parameters = {
+        "scenario": scenario,
+        "seed": seed,
+        "rate_hz": rate_hz,
+        "mag": mag,
+        "loss": loss,
+        "ideal": ideal,
+        "duration_s": task_duration,
+        "total_duration_s": end_s,
+        "description": SCENARIOS[scenario],
+        "body": body.to_dict(),
+        "noise_model": noise_model(),
+        "mag_field": field.to_dict() if mag else None,
+        "truth_rate_hz": TRUTH_RATE_HZ,
+        "knot_rate_hz": KNOT_RATE_HZ,
+        "transition_profile": "septic smoothstep (C3)",
+    }
+    return {
+        "sensors": sensors,
+        "truth": truth,
+        "segments": segments,
+        # Event times rounded to the microsecond (the script's sums of float
+        # durations carry ~1e-14 s of noise); data dicts are copies.
+        "events": [(round(t, 6), kind, label, dict(data)) for t, kind, label, data in s.sorted_events()],
+        "parameters": parameters,
+    }
