@@ -20,14 +20,33 @@ from hipimu.storage.recording import RecordingWriter, load_session, save_session
 ROLES = ("pelvis", "thigh_left", "thigh_right")
 
 
-def synthetic(duration_s: float, rate_hz: float, mag: bool) -> Session:
+# 16-bit sensors: every value is an integer count times the LSB (LSM6DS3TR-C at
+# +-8 g and +-1000 dps; LIS3MDL at +-4 gauss).
+ACC_LSB, GYR_LSB, MAG_LSB = 8 * 9.80665 / 32768, np.radians(1000) / 32768, 400 / 32768
+
+
+def _signal(rng, n, scale, lsb, realistic):
+    if not realistic:  # white Gaussian noise in every bit: the incompressible worst case
+        return rng.normal(size=(n, 3))
+    # slow movement (a smoothed random walk) plus sensor noise, quantised to the ADC step
+    walk = np.cumsum(rng.normal(size=(n, 3)), axis=0)
+    walk = scale * walk / (np.abs(walk).max() + 1e-9)
+    return np.round((walk + rng.normal(scale=3 * lsb, size=(n, 3))) / lsb) * lsb
+
+
+def synthetic(duration_s: float, rate_hz: float, mag: bool, realistic: bool = True) -> Session:
     rng = np.random.default_rng(0)
     n = int(duration_s * rate_hz)
     samples, devices = {}, {}
     for i, r in enumerate(ROLES):
-        t = i * 1e-3 + np.arange(n) / rate_hz
+        t = i * 1e-3 + np.arange(n) / (rate_hz * (1 + 20e-6 * i))  # own phase and clock rate
         samples[r] = SampleBlock(
-            r, t, rng.normal(size=(n, 3)), rng.normal(size=(n, 3)), rng.normal(size=(n, 3)) if mag else None, np.arange(n)
+            r,
+            t,
+            _signal(rng, n, 15.0, ACC_LSB, realistic),
+            _signal(rng, n, 5.0, GYR_LSB, realistic),
+            _signal(rng, n, 50.0, MAG_LSB, realistic) if mag else None,
+            np.arange(n),
         )
         devices[r] = DeviceInfo(f"bench-{r}", r, rate_hz)
     return Session(SessionInfo(subject_id="bench"), devices, samples)
@@ -56,8 +75,13 @@ def best_of(fn, k=3) -> float:
 def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory() as d:
-        for label, dur, mag in [("10 min", 600, False), ("1 h", 3600, False), ("1 h + mag", 3600, True)]:
-            s = synthetic(dur, 200.0, mag)
+        for label, dur, mag, realistic in [
+            ("10 min", 600, False, True),
+            ("1 h", 3600, False, True),
+            ("1 h + mag", 3600, True, True),
+            ("1 h, white noise (worst case)", 3600, False, False),
+        ]:
+            s = synthetic(dur, 200.0, mag, realistic)
             p = Path(d) / f"{label.replace(' ', '_')}.hipimu"
             t0 = time.perf_counter()
             save_session(s, p)
@@ -69,6 +93,7 @@ def main() -> int:
         s = synthetic(600, 200.0, False)
         t_live = live_write(Path(d) / "live.hipimu", s, block=8)
         live_rate = 3 * len(s.samples["pelvis"]) / t_live
+    print("Sensor values are 16-bit counts x LSB, as the boards send them; BLOBs are zlib-compressed.")
     print(f"{'session (3 sensors, 200 Hz)':<30}{'samples':>10}{'file MB':>9}{'save s':>8}{'load s':>8}{'M samples/s':>13}")
     for label, n, mb, ts, tl, rate in rows:
         print(f"{label:<30}{n:>10}{mb:>9.1f}{ts:>8.2f}{tl:>8.2f}{rate:>13.1f}")
