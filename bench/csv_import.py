@@ -3,8 +3,10 @@
 Writes a 1,000,000-row long-format CSV (3 sensors interleaved, 8 columns) and
 one with mag columns (11 columns) into a temporary directory, then times
 ``write_raw_csv`` and ``read_raw_csv`` (best of 3) and prints a table. Peak
-memory is measured with tracemalloc in a separate, untimed run (tracemalloc
-slows Python down). Prints numbers only; asserts nothing about time.
+memory is measured in a separate, untimed run in a fresh subprocess: how far
+the call raises the process's peak resident set size (``VmHWM``) above what
+it was just before the call. Prints numbers only; asserts nothing about
+time.
 
     python bench/csv_import.py [--rows N] [--repeat R] [--compare]
 
@@ -18,10 +20,10 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
 from unittest import mock
 
 import numpy as np
@@ -58,14 +60,40 @@ def best_of(repeat: int, fn) -> tuple[float, object]:
     return best, result
 
 
-def peak_mb(fn) -> float:
-    tracemalloc.start()
+_PEAK_SCRIPT = """
+import resource, sys
+sys.path.insert(0, {bench_dir!r})
+from csv_import import make_samples
+from hipimu.storage.csv_io import read_raw_csv, write_raw_csv
+
+def peak_kib():
+    # VmHWM is this process's own high-water mark (ru_maxrss would include the
+    # parent's, inherited through fork and kept across exec).
     try:
-        fn()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    return peak / 1e6
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+op, path, rows, mag = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
+samples = make_samples(rows, mag) if op == "write" else None
+before = peak_kib()
+result = read_raw_csv(path) if op == "read" else write_raw_csv(samples, path)
+print((peak_kib() - before) / 1024.0)
+"""
+
+
+def peak_mb(op: str, path: str, rows: int, mag: bool) -> float:
+    """Peak RSS increase (MiB) of one read or write, in a fresh interpreter."""
+    code = _PEAK_SCRIPT.format(bench_dir=os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run(
+        [sys.executable, "-c", code, op, path, str(rows), "1" if mag else "0"],
+        check=True, capture_output=True, text=True,
+    )
+    return float(out.stdout.strip())
 
 
 def csv_module_reader(path: str) -> int:
@@ -95,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
           f"numpy {np.__version__}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
     header = (
         f"{'file':<10} {'rows':>9} {'MB':>7} {'read s':>7} {'rows/s':>10} {'write s':>8} "
-        f"{'read peak MB':>12} {'write peak MB':>13}"
+        f"{'read peak MiB':>13} {'write peak MiB':>14}"
     )
     print(header)
     print("-" * len(header))
@@ -107,11 +135,11 @@ def main(argv: list[str] | None = None) -> int:
             size_mb = os.path.getsize(path) / 1e6
             t_read, back = best_of(args.repeat, lambda: read_raw_csv(path))
             same = all(back[r].equals(samples[r]) for r in samples) and back.keys() == samples.keys()
-            mem_read = peak_mb(lambda: read_raw_csv(path))
-            mem_write = peak_mb(lambda: write_raw_csv(samples, path))
+            mem_read = peak_mb("read", path, args.rows, mag)
+            mem_write = peak_mb("write", path, args.rows, mag)
             print(
                 f"{label:<10} {n:>9,} {size_mb:>7.1f} {t_read:>7.2f} {n / t_read:>10,.0f} {t_write:>8.2f} "
-                f"{mem_read:>12.0f} {mem_write:>13.0f}" + ("" if same else "  ROUND TRIP MISMATCH")
+                f"{mem_read:>13.0f} {mem_write:>14.0f}" + ("" if same else "  ROUND TRIP MISMATCH")
             )
             if args.compare and not mag:
                 print()
@@ -125,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                     t_ref, _ = best_of(1, lambda: read_raw_csv(path))
                 print(f"  reference line-by-line parser alone (all checks): {t_ref:.2f} s")
                 print()
-    print("peak MB: tracemalloc peak of Python and numpy allocations during one call (untimed run)")
+    print("MB: file size, 10^6 bytes. peak MiB: rise of the peak RSS during one call, fresh process, untimed.")
     return 0
 
 
