@@ -2,11 +2,14 @@
 :data:`hipimu.core.conventions.ANGLE_COLUMNS` (degrees), one row per instant.
 
 Used for the simulator's ground truth now and for measured angles later.
+A path ending in ``.gz`` is read and written gzip-compressed.
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
+import io
 import os
 from pathlib import Path
 
@@ -29,23 +32,29 @@ def write_angles_csv(table: dict[str, np.ndarray], path: str | os.PathLike[str],
     data = np.column_stack([np.asarray(table[c], dtype=np.float64) for c in cols])
     fmt = ["%.6f"] + ["%.4f"] * (len(cols) - 1)
     with atomic_output(path, overwrite=overwrite) as tmp:
-        with open(tmp, "w", newline="") as fh:
+        with _open(Path(path), tmp, "w") as fh:
             fh.write(",".join(cols) + "\n")
             np.savetxt(fh, data, fmt=fmt, delimiter=",")
+
+
+def _open(name: Path, actual: Path, mode: str) -> io.TextIOBase:
+    if name.suffix == ".gz":
+        return gzip.open(actual, mode + "t", newline="", encoding="utf-8")  # type: ignore[return-value]
+    return open(actual, mode, newline="", encoding="utf-8-sig" if mode == "r" else "utf-8")
 
 
 def read_angles_csv(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     """Read an angle table written by :func:`write_angles_csv` (or a compatible tool)."""
     path = Path(path)
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
+        with _open(path, path, "r") as fh:
             header = next(csv.reader(fh), None)
             if not header:
                 raise CsvFormatError(str(path), None, "empty file")
             data = np.loadtxt(fh, delimiter=",", ndmin=2)
-    except OSError as exc:
+    except OSError as exc:  # includes gzip.BadGzipFile
         raise CsvFormatError(str(path), None, exc.strerror or str(exc)) from exc
-    except ValueError as exc:
+    except (ValueError, EOFError) as exc:
         raise CsvFormatError(str(path), None, str(exc)) from exc
     header = [h.strip() for h in header]
     if data.shape[1] != len(header):
