@@ -34,8 +34,16 @@ Conventions (frames, signs, units, columns): docs/conventions.md
 """
 
 
-class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    pass
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps our line breaks; shows a default only where it tells something."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        d = action.default
+        meaningful = not (d is None or d is False or d == "" or d == argparse.SUPPRESS)
+        if meaningful and "%(default)" not in text and action.option_strings:
+            text += " (default: %(default)s)"
+        return text
 
 
 class _Parser(argparse.ArgumentParser):
@@ -96,9 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
         f"scenarios:\n{scen}",
     )
     sp.add_argument("--scenario", required=True, choices=list(SCENARIOS), metavar="NAME", help="what the subject does (see above)")
-    sp.add_argument("-o", "--output", required=True, type=Path, help="recording file to write (.hipimu)")
-    sp.add_argument("--truth", type=Path, help="also write ground-truth angles (100 Hz CSV, degrees) here")
-    sp.add_argument("--seed", type=int, default=0, help="random seed (mounting, noise, clocks)")
+    sp.add_argument("-o", "--output", required=True, type=Path, metavar="SESSION", help="recording file to write (.hipimu)")
+    sp.add_argument("--truth", type=Path, metavar="CSV", help="also write ground-truth angles here (100 Hz, degrees; gzip if it ends in .gz)")
+    sp.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (mounting, noise, clocks)")
     sp.add_argument("--mag", action="store_true", help="sensors include a magnetometer (9D)")
     sp.add_argument("--rate", type=_positive_float, default=200.0, metavar="HZ", help="sampling rate of every sensor")
     sp.add_argument("--duration", type=_positive_float, metavar="S", help="task length after the calibration (static, long_mixed)")
@@ -118,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Each sensor may have its own sampling instants and rate; time must increase within a sensor.",
     )
     sp.add_argument("csv", type=Path, help="CSV file to read")
-    sp.add_argument("-o", "--output", required=True, type=Path, help="recording file to write (.hipimu)")
+    sp.add_argument("-o", "--output", required=True, type=Path, metavar="SESSION", help="recording file to write (.hipimu)")
     sp.add_argument("--subject", default="", help="pseudonymous subject id (a code, never a name)")
     sp.add_argument("--test", choices=TESTS, default="", help="which clinical test the session holds")
     sp.add_argument("--notes", default="", help="free-text operator notes")
@@ -133,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(values exactly as recorded).",
     )
     sp.add_argument("session", type=Path, help="recording file (.hipimu)")
-    sp.add_argument("-o", "--output", required=True, type=Path, help="CSV file to write")
+    sp.add_argument("-o", "--output", required=True, type=Path, metavar="CSV", help="CSV file to write")
     sp.add_argument("--sensors", nargs="+", choices=list(ROLES), metavar="ROLE", help="only these sensors")
     sp.add_argument("--from", dest="t_from", type=float, metavar="S", help="first second to export (session time)")
     sp.add_argument("--to", dest="t_to", type=float, metavar="S", help="export up to this second (session time)")
@@ -148,8 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
         "and print what hipimu knows about it.",
     )
     sp.add_argument("--scenario", default="seated_rotation", choices=list(SCENARIOS), metavar="NAME", help="scenario to simulate")
-    sp.add_argument("--out", type=Path, default=Path("out/demo"), help="folder for the demo's files")
-    sp.add_argument("--seed", type=int, default=1, help="random seed")
+    sp.add_argument("--out", type=Path, default=Path("out/demo"), metavar="DIR", help="folder for the demo's files")
+    sp.add_argument("--seed", type=int, default=1, metavar="N", help="random seed")
     return p
 
 
