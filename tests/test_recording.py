@@ -14,7 +14,9 @@ import pytest
 
 from hipimu.core.model import DeviceInfo, Event, SampleBlock, Session, SessionInfo
 from hipimu.errors import RecordingError
-from hipimu.storage.recording import FORMAT_VERSION, RecordingWriter, atomic_output, load_session, save_session
+from hipimu.errors import HipimuError
+from hipimu.storage._atomic import atomic_output
+from hipimu.storage.recording import FORMAT_VERSION, RecordingWriter, load_session, save_session
 
 HERE = Path(__file__).parent
 
@@ -62,7 +64,7 @@ def test_load_selected_roles(tmp_path):
 def test_writer_refuses_to_overwrite(tmp_path):
     p = tmp_path / "s.hipimu"
     save_session(make_session(10), p)
-    with pytest.raises(RecordingError, match="already exists"):
+    with pytest.raises(HipimuError, match="already exists"):
         save_session(make_session(10), p)
     with pytest.raises(RecordingError, match="already exists"):
         RecordingWriter(p, SessionInfo())

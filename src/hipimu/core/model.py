@@ -149,6 +149,16 @@ def concat_blocks(blocks: list[SampleBlock]) -> SampleBlock:
     )
 
 
+def _known_and_extra(cls: type, d: dict[str, Any]) -> dict[str, Any]:
+    """Constructor arguments of dataclass ``cls`` from ``d``; keys it does not
+    know (written by a newer hipimu) are kept in ``extra``, never dropped."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    extra = dict(d.get("extra") or {})
+    extra.update({k: v for k, v in d.items() if k not in known})
+    kwargs = {k: v for k, v in d.items() if k in known and k != "extra"}
+    return {**kwargs, "extra": extra}
+
+
 @dataclass
 class DeviceInfo:
     """A sensor board as it describes itself (BLE config characteristic, import, simulator).
@@ -178,11 +188,7 @@ class DeviceInfo:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DeviceInfo":
-        known = {f.name for f in dataclasses.fields(cls)}
-        extra = dict(d.get("extra") or {})
-        extra.update({k: v for k, v in d.items() if k not in known})  # forward compatibility
-        kwargs = {k: v for k, v in d.items() if k in known and k != "extra"}
-        return cls(**kwargs, extra=extra)
+        return cls(**_known_and_extra(cls, d))
 
 
 @dataclass(frozen=True)
@@ -238,13 +244,9 @@ class SessionInfo:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SessionInfo":
-        known = {f.name for f in dataclasses.fields(cls)}
-        extra = dict(d.get("extra") or {})
-        extra.update({k: v for k, v in d.items() if k not in known})
-        kwargs = {k: v for k, v in d.items() if k in known and k != "extra"}
-        if "sides" in kwargs:
-            kwargs["sides"] = tuple(kwargs["sides"])
-        return cls(**kwargs, extra=extra)
+        kwargs = _known_and_extra(cls, d)
+        kwargs["sides"] = tuple(kwargs.get("sides", ()))
+        return cls(**kwargs)
 
 
 @dataclass

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from hipimu.errors import CsvFormatError
-from hipimu.storage.recording import atomic_output
+from hipimu.storage._atomic import atomic_output
 
 __all__ = ["write_angles_csv", "read_angles_csv"]
 

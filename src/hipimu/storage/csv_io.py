@@ -53,7 +53,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import secrets
 from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Iterator
@@ -63,6 +62,7 @@ import numpy as np
 from hipimu.core.conventions import RAW_CSV_COLUMNS, RAW_CSV_MAG_COLUMNS, ROLES
 from hipimu.core.model import SampleBlock
 from hipimu.errors import CsvFormatError, InputError
+from hipimu.storage._atomic import atomic_output
 
 __all__ = ["read_raw_csv", "write_raw_csv"]
 
@@ -616,19 +616,6 @@ def _write_rows(f, blocks: list[SampleBlock], with_mag: bool) -> int:
     return n
 
 
-def _fsync_dir(directory: str) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def write_raw_csv(samples: dict[str, SampleBlock], path: str | os.PathLike) -> int:
     """Write ``samples`` as a raw-sample CSV; returns the number of data rows.
 
@@ -654,41 +641,8 @@ def write_raw_csv(samples: dict[str, SampleBlock], path: str | os.PathLike) -> i
     """
     blocks = _check_samples(samples)
     with_mag = any(b.mag_ut is not None for b in blocks)
-    spath = os.fsdecode(path)
-    directory = os.path.dirname(os.path.abspath(spath))
-    base = os.path.basename(spath)
-    tmp = ""
-    fd = -1
-    try:
-        for _ in range(100):
-            tmp = os.path.join(directory, f".{base}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-            try:
-                # O_EXCL: never clobber; 0o666 & ~umask: the permissions any new file gets.
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-                break
-            except FileExistsError:
-                continue
-        else:  # pragma: no cover - 100 random collisions
-            raise FileExistsError(f"cannot create a temporary file in {directory}")
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            fd = -1  # the file object owns it now
+    with atomic_output(path, overwrite=True) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
             header = _BASE_COLUMNS + (_MAG_COLUMNS if with_mag else ())
             f.write(",".join(header) + "\n")
-            n = _write_rows(f, blocks, with_mag)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, spath)
-        tmp = ""
-    except BaseException as exc:
-        if fd >= 0:
-            os.close(fd)
-        if tmp:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-        if isinstance(exc, OSError):
-            raise InputError(f"{spath}: cannot write ({exc.strerror or exc})") from exc
-        raise
-    _fsync_dir(directory)
-    return n
+            return _write_rows(f, blocks, with_mag)

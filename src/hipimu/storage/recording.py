@@ -40,6 +40,7 @@ import numpy as np
 from hipimu import __version__
 from hipimu.core.model import DeviceInfo, Event, SampleBlock, Session, SessionInfo, concat_blocks
 from hipimu.errors import RecordingError
+from hipimu.storage._atomic import atomic_output, remove_with_sidecars
 
 __all__ = [
     "FORMAT_NAME",
@@ -47,7 +48,6 @@ __all__ = [
     "RecordingWriter",
     "load_session",
     "save_session",
-    "atomic_output",
 ]
 
 FORMAT_NAME = "hipimu-recording"
@@ -148,7 +148,7 @@ class RecordingWriter:
         if self.path.exists():
             if not overwrite:
                 raise RecordingError(f"{self.path}: already exists (choose another name or overwrite)")
-            _remove_database(self.path)
+            remove_with_sidecars(self.path)
         if not self.path.parent.is_dir():
             raise RecordingError(f"{self.path.parent}: no such directory")
         try:
@@ -357,41 +357,10 @@ class RecordingWriter:
             self._db.close()
 
 
-def _remove_database(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(f"{path}{suffix}")
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success move it into place.
-
-    Whatever goes wrong inside the block, ``path`` is untouched and the
-    temporary file is removed: nothing is ever left half-written.
-    """
-    final = Path(path)
-    if final.exists() and not overwrite:
-        raise RecordingError(f"{final}: already exists (use --force to replace it)")
-    if final.is_dir():
-        raise RecordingError(f"{final}: is a directory")
-    if not final.parent.is_dir():
-        raise RecordingError(f"{final.parent}: no such directory")
-    tmp = final.with_name(f".{final.name}.partial-{os.getpid()}")
-    _remove_database(tmp)
-    try:
-        yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
-    finally:
-        _remove_database(tmp)
-
-
 def save_session(session: Session, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
     """Write a whole in-memory session atomically (temporary file + rename)."""
     with atomic_output(path, overwrite=overwrite) as tmp:
-        with RecordingWriter(tmp, session.info, flush_interval_s=float("inf")) as rec:
+        with RecordingWriter(tmp, session.info, overwrite=True, flush_interval_s=float("inf")) as rec:
             for dev in session.devices.values():
                 rec.add_device(dev)
             for device_id, cal in session.sensor_calibration.items():
