@@ -291,8 +291,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     per = ", ".join(f"{r} {n}" for r, n in counts.items())
     print(f"   {blocks} blocks in {time.perf_counter() - t0:.2f} s; samples per sensor: {per}\n")
     print("4. " + truth_summary_text(session, truth))
-    print(f"\nNext: 'hipimu info {rec}', 'hipimu export {rec} -o raw.csv', 'hipimu --help'.")
+    me = _program_name()
+    print(f"\nNext: '{me} info {rec}', '{me} export {rec} -o raw.csv', '{me} --help'.")
     return 0
+
+
+def _program_name() -> str:
+    """How the user can call hipimu again: 'hipimu' if that is on PATH, else the path used now."""
+    import os
+    import shutil
+
+    argv0 = sys.argv[0]
+    on_path = shutil.which("hipimu")
+    if os.path.basename(argv0) == "hipimu" and (on_path is None or os.path.realpath(on_path) != os.path.realpath(argv0)):
+        return os.path.relpath(argv0)
+    return "hipimu"
 
 
 def _refuse_existing(paths: Sequence[Path], force: bool) -> None:
