@@ -22,3 +22,11 @@ def small_session() -> Session:
         devices[r] = DeviceInfo(f"test-{r}", r, 200.0, firmware="0.0")
     events = [Event(0.2, "phase_start", "stand"), Event(1.5, "phase_end", "stand"), Event(1.7, "marker", "look here")]
     return Session(SessionInfo(subject_id="T01", sides=("left", "right"), test="free"), devices, samples, events)
+
+
+# Property tests: no per-example deadline (CI machines vary in speed; speed is
+# measured in bench/, never asserted).
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile("hipimu", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("hipimu")
