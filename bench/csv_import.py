@@ -81,7 +81,7 @@ def peak_kib():
 op, path, rows, mag = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
 samples = make_samples(rows, mag) if op == "write" else None
 before = peak_kib()
-result = read_raw_csv(path) if op == "read" else write_raw_csv(samples, path)
+result = read_raw_csv(path) if op == "read" else write_raw_csv(samples, path, overwrite=True)
 print((peak_kib() - before) / 1024.0)
 """
 
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         for label, mag in (("8 cols", False), ("11 cols", True)):
             samples = make_samples(args.rows, mag)
             path = os.path.join(tmp, f"raw_{'mag' if mag else 'nomag'}.csv")
-            t_write, n = best_of(args.repeat, lambda: write_raw_csv(samples, path))
+            t_write, n = best_of(args.repeat, lambda: write_raw_csv(samples, path, overwrite=True))
             size_mb = os.path.getsize(path) / 1e6
             t_read, back = best_of(args.repeat, lambda: read_raw_csv(path))
             same = all(back[r].equals(samples[r]) for r in samples) and back.keys() == samples.keys()

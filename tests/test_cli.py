@@ -203,3 +203,39 @@ def test_simulated_source_streams_like_replay():
     assert set(src.devices) == set(ref.devices) and len(src.events) == len(ref.events)
     for r in ref.roles:
         assert concat_blocks([b for b in blocks if b.role == r]).equals(ref.samples[r])
+
+
+@pytest.mark.parametrize(
+    "argv,word",
+    [
+        (["export", "{s}", "-o", "{s}", "-f"], "is also an input"),
+        (["export", "{s}", "-o", "{dir}"], "is a directory"),
+        (["export", "{s}", "-o", "{dir}/x.csv", "--from", "2", "--to", "1"], "must be before"),
+        (["simulate", "--scenario", "static", "-o", "{dir}/a.hipimu", "--truth", "{dir}/a.hipimu"], "another output"),
+        (["simulate", "--scenario", "static", "-o", "{dir}/b.hipimu", "--duration", "1e9"], "longer than"),
+    ],
+)
+def test_outputs_that_would_destroy_data_are_refused(capsys, tmp_path, small_session, argv, word):
+    p = tmp_path / "s.hipimu"
+    save_session(small_session, p)
+    before = sorted(x.name for x in tmp_path.iterdir())
+    (tmp_path / "d").mkdir()
+    argv = [a.format(s=p, dir=tmp_path / "d") for a in argv]
+    rc, _, err = run(capsys, *argv)
+    assert rc == 2 and err.count("\n") == 1 and word in err, err
+    assert sorted(x.name for x in tmp_path.iterdir()) == sorted(before + ["d"]) and not any((tmp_path / "d").iterdir())
+    assert len(load_session_(p).samples) == 3
+
+
+def load_session_(p):
+    from hipimu.storage.recording import load_session
+
+    return load_session(p)
+
+
+def test_import_a_very_slow_sensor(capsys, tmp_path):
+    src = tmp_path / "slow.csv"
+    src.write_text("time_s,sensor,acc_x,acc_y,acc_z,gyr_x,gyr_y,gyr_z\n0,pelvis,0,9.8,0,0,0,0\n3000,pelvis,0,9.8,0,0,0,0\n")
+    rc, _, err = run(capsys, "import", str(src), "-o", str(tmp_path / "slow.hipimu"))
+    assert rc == 0, err
+    assert load_session_(tmp_path / "slow.hipimu").devices["pelvis"].rate_hz == pytest.approx(1 / 3000)

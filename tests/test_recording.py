@@ -207,8 +207,9 @@ def test_stalled_writer_still_commits_within_the_flush_interval(tmp_path):
     and a second process can read the file while it is being written."""
     p = tmp_path / "live.hipimu"
     with RecordingWriter(p, SessionInfo(), flush_interval_s=0.3) as rec:
+        time.sleep(0.25)  # a quiet start: the first samples come just before a flush would be due
         rec.append(SampleBlock("pelvis", np.arange(20) / 200.0, np.zeros((20, 3)), np.zeros((20, 3))))
-        time.sleep(0.9)  # the caller does nothing now
+        time.sleep(0.45)  # the caller does nothing now; at most 0.3 s + one commit later they are on disk
         live = load_session(p)  # concurrent reader while the writer is open
         assert len(live.samples["pelvis"]) == 20
 
@@ -236,3 +237,73 @@ def test_codec_is_read_from_the_file(tmp_path):
     db.close()
     with pytest.raises(RecordingError, match="zstd-9"):
         load_session(p)
+
+
+def test_close_racing_append_is_clean(tmp_path):
+    """Another thread appending while the writer closes gets 'recording is
+    closed', never a dead connection; everything appended before is kept."""
+    import threading
+
+    p = tmp_path / "race.hipimu"
+    rec = RecordingWriter(p, SessionInfo(), flush_interval_s=0.05)
+    appended, errors = [], []
+
+    def feed():
+        k = 0
+        while True:
+            blk = SampleBlock("pelvis", (k + np.arange(5)) / 200.0, np.zeros((5, 3)), np.zeros((5, 3)), seq=k + np.arange(5))
+            try:
+                rec.append(blk)
+            except ValueError as exc:
+                errors.append(str(exc))
+                return
+            appended.append(k + 5)
+            k += 5
+
+    th = threading.Thread(target=feed)
+    th.start()
+    time.sleep(0.3)
+    rec.close()
+    th.join(5)
+    assert errors == ["recording is closed"]
+    s = load_session(p)
+    assert len(s.samples["pelvis"]) == appended[-1]
+
+
+def test_close_while_a_reader_holds_the_file(tmp_path):
+    p = tmp_path / "shared.hipimu"
+    rec = RecordingWriter(p, SessionInfo(subject_id="X"))
+    rec.append(SampleBlock("pelvis", [0.0, 0.005], np.zeros((2, 3)), np.zeros((2, 3))))
+    rec.flush()
+    reader = sqlite3.connect(p)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM chunks").fetchone()  # holds a read snapshot
+    rec.close()  # must not fail: the data is committed
+    reader.rollback()
+    reader.close()
+    s = load_session(p)
+    assert len(s.samples["pelvis"]) == 2 and s.info.subject_id == "X"
+
+
+def test_update_info_keeps_provenance(tmp_path):
+    p = tmp_path / "u.hipimu"
+    with RecordingWriter(p, SessionInfo(subject_id="A")) as rec:
+        rec.update_info(SessionInfo(subject_id="A", notes="patient reported pain at end range"))
+    info = load_session(p).info
+    assert info.notes.startswith("patient") and info.created_utc and info.software_version.startswith("hipimu")
+
+
+def test_roles_and_event_kinds_from_a_newer_hipimu_are_skipped_with_a_warning(tmp_path):
+    p = tmp_path / "newer.hipimu"
+    save_session(make_session(20), p)
+    db = sqlite3.connect(p)
+    row = db.execute("SELECT n, t_first_s, t_last_s, time_s, acc_m_s2, gyr_rad_s, mag_ut, seq FROM chunks LIMIT 1").fetchone()
+    db.execute("INSERT INTO chunks (role, n, t_first_s, t_last_s, time_s, acc_m_s2, gyr_rad_s, mag_ut, seq) VALUES ('shank_left', ?, ?, ?, ?, ?, ?, ?, ?)", row)
+    db.execute("INSERT INTO devices VALUES ('shank_left', 'devS', '{}')")
+    db.execute("INSERT INTO events (time_s, kind, label, data) VALUES (1.5, 'knee_bend', '', '{}')")
+    db.commit()
+    db.close()
+    s = load_session(p)
+    assert s.roles == ["pelvis", "thigh_left", "thigh_right"] and "shank_left" not in s.devices
+    assert any("shank_left" in w for w in s.warnings) and any("knee_bend" in w for w in s.warnings)
+    assert len(s.events) == 3 and s.format_version == FORMAT_VERSION

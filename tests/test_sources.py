@@ -76,3 +76,23 @@ def test_interleave_keeps_gaps_and_never_resamples(small_session):
 def test_bad_speed():
     with pytest.raises(ValueError):
         ReplaySource("x.hipimu", speed=0)
+
+
+def test_replay_keeps_samples_before_time_zero(tmp_path):
+    """Imported data may start at negative times; replay must not drop them."""
+    from hipimu.core.model import SampleBlock, Session, SessionInfo
+
+    blk = SampleBlock("pelvis", [-0.5, -0.1, 0.3], np.zeros((3, 3)), np.zeros((3, 3)))
+    p = tmp_path / "neg.hipimu"
+    save_session(Session(SessionInfo(), {}, {"pelvis": blk}), p)
+    _, blocks = collect(ReplaySource(p, speed=None))
+    assert concat_blocks(blocks).equals(blk)
+
+
+def test_interleave_memory_follows_samples_not_time_span():
+    """One sample 3 years after the others: two blocks, not 2e9 empty ones."""
+    from hipimu.core.model import SampleBlock
+
+    blk = SampleBlock("pelvis", [0.0, 0.01, 1e8], np.zeros((3, 3)), np.zeros((3, 3)))
+    out = interleave({"pelvis": blk}, 0.05)
+    assert [len(b) for b in out] == [2, 1]

@@ -44,7 +44,8 @@ def session_overview(session: Session, path: str | os.PathLike[str] | None = Non
         )
     return {
         "file": str(path) if path is not None else None,
-        "format_version": FORMAT_VERSION,
+        "format_version": session.format_version,
+        "warnings": list(session.warnings),
         "session": session.info.to_dict(),
         "devices": {r: d.to_dict() for r, d in session.devices.items()},
         "sensors": sensors,
@@ -64,7 +65,9 @@ def session_summary_text(session: Session, path: str | os.PathLike[str] | None =
     lines = []
     if path is not None:
         size = Path(path).stat().st_size / 1e6 if Path(path).exists() else float("nan")
-        lines.append(f"{path}  (hipimu recording, format {FORMAT_VERSION}, {size:.1f} MB)")
+        lines.append(f"{path}  (hipimu recording, format {session.format_version or FORMAT_VERSION}, {size:.1f} MB)")
+    for w in session.warnings:
+        lines.append(f"  warning: {w}")
     sim = f"   SIMULATED (scenario {info.simulation.get('scenario')}, seed {info.simulation.get('seed')})" if info.simulated else ""
     lines.append(f"  subject  {info.subject_id or '-'}   test {info.test or '-'}   sides {', '.join(info.sides) or '-'}{sim}")
     lines.append(f"  created  {info.created_utc or '-'} by {info.software_version or '-'}   source {info.source or '-'}")

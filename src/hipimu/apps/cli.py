@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and print what hipimu knows about it.",
     )
     sp.add_argument("--scenario", default="seated_rotation", choices=list(SCENARIOS), metavar="NAME", help="scenario to simulate")
-    sp.add_argument("--out", type=Path, default=Path("out/demo"), metavar="DIR", help="folder for the demo's files")
+    sp.add_argument("--out", type=Path, default=Path("out/demo"), metavar="DIR", help="folder for the demo's files (replaced on every run)")
     sp.add_argument("--seed", type=int, default=1, metavar="N", help="random seed")
     return p
 
@@ -204,21 +204,26 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from hipimu.core.model import DeviceInfo, Session, SessionInfo
     from hipimu.core.timing import timing_stats
     from hipimu.storage.csv_io import read_raw_csv
     from hipimu.storage.recording import save_session
 
-    _refuse_existing([args.output], args.force)
+    _refuse_existing([args.output], args.force, inputs=[args.csv])
     samples = read_raw_csv(args.csv)
     devices = {}
     for r, blk in samples.items():
         if len(blk) < 2:
             raise InputError(f"{args.csv}: sensor {r} has only {len(blk)} sample; at least 2 are needed")
+        rate_hz = float(f"{1.0 / timing_stats(blk.time_s).period_s:.6g}")
+        if not (np.isfinite(rate_hz) and rate_hz > 0):
+            raise InputError(f"{args.csv}: sensor {r}: cannot tell its sampling rate")
         devices[r] = DeviceInfo(
             device_id=f"csv:{r}",
             role=r,
-            rate_hz=round(1.0 / timing_stats(blk.time_s).period_s, 3),
+            rate_hz=rate_hz,
             has_mag=blk.has_mag,
             extra={"imported_from": args.csv.name},
         )
@@ -242,7 +247,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     from hipimu.storage.csv_io import write_raw_csv
     from hipimu.storage.recording import load_session
 
-    _refuse_existing([args.output], args.force)
+    _refuse_existing([args.output], args.force, inputs=[args.session])
+    if args.t_from is not None and args.t_to is not None and args.t_from >= args.t_to:
+        raise InputError(f"--from {args.t_from} must be before --to {args.t_to}")
     session = load_session(args.session, roles=args.sensors)
     if not session.samples:
         raise InputError(f"{args.session}: no samples" + (f" of {', '.join(args.sensors)}" if args.sensors else ""))
@@ -252,7 +259,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     samples = {r: b for r, b in samples.items() if len(b)}
     if not samples:
         raise InputError(f"{args.session}: no samples between {t0} s and {t1} s")
-    rows = write_raw_csv(samples, args.output)
+    rows = write_raw_csv(samples, args.output, overwrite=args.force)
     print(f"exported {rows} rows ({', '.join(samples)}) -> {args.output}")
     return 0
 
@@ -308,11 +315,17 @@ def _program_name() -> str:
     return "hipimu"
 
 
-def _refuse_existing(paths: Sequence[Path], force: bool) -> None:
-    for p in paths:
+def _refuse_existing(outputs: Sequence[Path], force: bool, inputs: Sequence[Path] = ()) -> None:
+    """Fail fast, before any work, on outputs that cannot or must not be written."""
+    for i, p in enumerate(outputs):
+        if p.is_dir():
+            raise InputError(f"{p}: is a directory")
+        for q in list(inputs) + list(outputs[:i]):
+            if p.exists() and q.exists() and p.samefile(q) or p.resolve() == q.resolve():
+                raise InputError(f"{p}: is also {'an input' if q in inputs else 'another output'} of this command")
         if p.exists() and not force:
             raise InputError(f"{p}: already exists (use --force to replace it)")
-        if not p.parent.exists():
+        if not p.parent.is_dir():
             raise InputError(f"{p.parent}: no such directory")
 
 

@@ -65,6 +65,10 @@ class SampleBlock:
         object.__setattr__(self, "gyr_rad_s", _vec3("gyr_rad_s", self.gyr_rad_s, n))
         if self.mag_ut is not None:
             object.__setattr__(self, "mag_ut", _vec3("mag_ut", self.mag_ut, n))
+        for name in ("time_s", "acc_m_s2", "gyr_rad_s", "mag_ut"):
+            arr = getattr(self, name)
+            if arr is not None and not np.isfinite(arr).all():
+                raise ValueError(f"{self.role}: {name} holds NaN or infinite values")
         if self.seq is not None:
             s = np.ascontiguousarray(self.seq, dtype=np.int64)
             if s.shape != (n,):
@@ -266,6 +270,10 @@ class Session:
     events: list[Event] = field(default_factory=list)
     sensor_calibration: dict[str, dict[str, Any]] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
+    #: Recording format version of the file it was loaded from (None: made in memory).
+    format_version: int | None = None
+    #: What the loader had to leave out (e.g. sensors of roles a newer hipimu added).
+    warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for r, blk in self.samples.items():
@@ -276,7 +284,7 @@ class Session:
     @property
     def roles(self) -> list[str]:
         """Roles with samples, in the canonical order of ``ROLES``."""
-        return [r for r in ROLES if r in self.samples] + sorted(set(self.samples) - set(ROLES))
+        return [r for r in ROLES if r in self.samples]
 
     def events_of(self, kind: str) -> list[Event]:
         return [e for e in self.events if e.kind == kind]

@@ -74,14 +74,11 @@ def interleave(samples: dict[str, SampleBlock], block_s: float) -> Iterable[Samp
         if len(blk) == 0:
             continue
         t = blk.time_s
-        edges = np.arange(t[0], t[-1] + block_s, block_s)
-        cuts = np.searchsorted(t, edges[1:], side="left")
-        start = 0
-        for stop in list(cuts) + [len(blk)]:
-            stop = int(stop)
-            if stop > start:
-                pieces.append((float(t[start]), order, blk.slice(start, stop)))
-                start = stop
+        # block number of every sample; cut where it changes (memory ~ samples, not time span)
+        index = np.floor((t - t[0]) / block_s).astype(np.int64)
+        bounds = [0, *(np.flatnonzero(np.diff(index)) + 1).tolist(), len(blk)]
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            pieces.append((float(t[start]), order, blk.slice(start, stop)))
     pieces.sort(key=lambda p: (p[0], p[1]))
     return [p[2] for p in pieces]
 
@@ -94,7 +91,7 @@ class SessionSource(Source):
     sensor would deliver it.
     """
 
-    def __init__(self, *, speed: float | None = 1.0, block_s: float = 0.05, start_s: float = 0.0) -> None:
+    def __init__(self, *, speed: float | None = 1.0, block_s: float = 0.05, start_s: float | None = None) -> None:
         super().__init__()
         if speed is not None and not speed > 0:
             raise ValueError("speed must be positive or None")
@@ -111,7 +108,10 @@ class SessionSource(Source):
         self._stopped = True
 
     async def blocks(self) -> AsyncIterator[SampleBlock]:  # type: ignore[override]
-        blocks = interleave({r: b.between(self.start_s, np.inf) for r, b in self._samples.items()}, self.block_s)
+        samples = self._samples
+        if self.start_s is not None:
+            samples = {r: b.between(self.start_s, np.inf) for r, b in samples.items()}
+        blocks = interleave(samples, self.block_s)
         if not blocks:
             return
         t0_session = min(float(b.time_s[0]) for b in blocks)

@@ -7,7 +7,8 @@
             ...
 
 ``speed`` 1.0 plays at real time, 4.0 four times as fast, ``None`` as fast as
-possible; ``start_s`` starts part-way (session time base).
+possible; ``start_s`` starts part-way (session time base; default: from the
+first sample, whatever its time).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class ReplaySource(SessionSource):
         *,
         speed: float | None = 1.0,
         block_s: float = 0.05,
-        start_s: float = 0.0,
+        start_s: float | None = None,
     ) -> None:
         super().__init__(speed=speed, block_s=block_s, start_s=start_s)
         self.path = path

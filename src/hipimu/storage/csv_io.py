@@ -580,10 +580,7 @@ def _check_samples(samples: dict[str, SampleBlock]) -> list[SampleBlock]:
     blocks = [samples[r] for r in _ROLE_NAMES if r in samples and len(samples[r])]
     if not blocks:
         raise ValueError("no samples to write (a header-only file is not a valid raw CSV)")
-    for b in blocks:
-        arrays = [b.time_s, b.acc_m_s2, b.gyr_rad_s] + ([b.mag_ut] if b.mag_ut is not None else [])
-        if not all(np.isfinite(a).all() for a in arrays):
-            raise ValueError(f"sensor {b.role}: NaN or infinite values cannot be written")
+    for b in blocks:  # (SampleBlock itself refuses NaN and infinity)
         if len(b) > 1 and not (np.diff(b.time_s) > 0).all():
             raise ValueError(f"sensor {b.role}: time_s must strictly increase")
     return blocks
@@ -616,7 +613,7 @@ def _write_rows(f, blocks: list[SampleBlock], with_mag: bool) -> int:
     return n
 
 
-def write_raw_csv(samples: dict[str, SampleBlock], path: str | os.PathLike) -> int:
+def write_raw_csv(samples: dict[str, SampleBlock], path: str | os.PathLike, *, overwrite: bool = False) -> int:
     """Write ``samples`` as a raw-sample CSV; returns the number of data rows.
 
     The header has the mag columns iff any sensor has mag (sensors without get
@@ -641,7 +638,7 @@ def write_raw_csv(samples: dict[str, SampleBlock], path: str | os.PathLike) -> i
     """
     blocks = _check_samples(samples)
     with_mag = any(b.mag_ut is not None for b in blocks)
-    with atomic_output(path, overwrite=True) as tmp:
+    with atomic_output(path, overwrite=overwrite) as tmp:
         with open(tmp, "w", encoding="utf-8", newline="") as f:
             header = _BASE_COLUMNS + (_MAG_COLUMNS if with_mag else ())
             f.write(",".join(header) + "\n")

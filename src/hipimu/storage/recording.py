@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from hipimu import __version__
+from hipimu.core.conventions import EVENT_KINDS, ROLES
 from hipimu.core.model import DeviceInfo, Event, SampleBlock, Session, SessionInfo, concat_blocks
 from hipimu.errors import RecordingError
 from hipimu.storage._atomic import atomic_output, remove_with_sidecars
@@ -68,6 +69,15 @@ CHANNELS: dict[str, tuple[str, int]] = {
 #: to compress, far more than a live session needs). ``"none"`` is also read.
 CODEC = "zlib"
 _ZLIB_LEVEL = 1
+
+#: How long a writer waits for a reader that holds the file, ms.
+_BUSY_TIMEOUT_MS = 2000
+
+
+def _channel_table() -> dict[str, dict[str, Any]]:
+    """The ``meta.channels`` entry this version writes."""
+    return {k: {"dtype": d, "width": w, "codec": CODEC} for k, (d, w) in CHANNELS.items()}
+
 
 #: Largest chunk written in one row (samples). Live flushes are far smaller.
 MAX_CHUNK_SAMPLES = 8192
@@ -132,6 +142,9 @@ class RecordingWriter:
         interval whatever the caller is doing (a stalled source, a blocked UI),
         so a crash loses at most about this much. ``inf`` disables the thread
         (bulk writes that commit at close).
+
+    Every commit is synced to disk (``synchronous=FULL``), so the guarantee
+    holds for a power cut or an OS crash too, not only for a killed process.
     """
 
     def __init__(
@@ -151,12 +164,19 @@ class RecordingWriter:
             remove_with_sidecars(self.path)
         if not self.path.parent.is_dir():
             raise RecordingError(f"{self.path.parent}: no such directory")
+        self._lock = threading.RLock()
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise RecordingError(f"{self.path}: cannot create recording: {exc}") from exc
+        try:
+            # Readers (a replay of this session, 'hipimu info') may hold the file briefly.
+            self._db.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
             self._db.execute("PRAGMA journal_mode=WAL")
-            # In WAL mode, NORMAL survives any process crash (each commit is in
-            # the WAL file); only an OS crash or power cut may lose the last commits.
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            # FULL: each commit is fsynced to the WAL, so a power cut or an OS
+            # crash also loses at most one flush interval (NORMAL would only
+            # protect against a killed process). Two fsyncs a second are cheap.
+            self._db.execute("PRAGMA synchronous=FULL")
             with self._transaction():
                 for stmt in _SCHEMA.strip().split(";"):
                     if stmt.strip():
@@ -168,9 +188,11 @@ class RecordingWriter:
                 self._put_meta("format", FORMAT_NAME)
                 self._put_meta("format_version", FORMAT_VERSION)
                 self._put_meta("min_reader_version", 1)
-                self._put_meta("channels", {k: {"dtype": d, "width": w, "codec": CODEC} for k, (d, w) in CHANNELS.items()})
+                self._put_meta("channels", _channel_table())
                 self._put_meta("session", info.to_dict())
         except sqlite3.Error as exc:
+            self._db.close()
+            remove_with_sidecars(self.path)  # no stub left to block a retry
             raise RecordingError(f"{self.path}: cannot create recording: {exc}") from exc
         self._info = info
         self._buffers: dict[str, list[SampleBlock]] = {}
@@ -178,7 +200,6 @@ class RecordingWriter:
         self._has_mag: dict[str, bool] = {}
         self._last_flush = time.monotonic()
         self._closed = False
-        self._lock = threading.RLock()
         self.samples_written: dict[str, int] = {}
         self._stop_flusher = threading.Event()
         self._flusher: threading.Thread | None = None
@@ -187,15 +208,23 @@ class RecordingWriter:
             self._flusher.start()
 
     def _flush_loop(self) -> None:
-        while not self._stop_flusher.wait(self.flush_interval_s / 2):
+        """Commit whenever the oldest uncommitted sample may be flush_interval_s old."""
+        timeout = self.flush_interval_s
+        while not self._stop_flusher.wait(timeout):
             with self._lock:
                 if self._closed:
                     return
-                if self._buffers and time.monotonic() - self._last_flush >= self.flush_interval_s:
-                    try:
-                        self._flush()
-                    except RecordingError:
-                        pass  # samples stay buffered; the caller's next call reports it
+                due = self._last_flush + self.flush_interval_s - time.monotonic()
+                if due <= 0:
+                    if self._buffers:
+                        try:
+                            self._flush()
+                        except RecordingError:
+                            pass  # samples stay buffered; the caller's next call reports it
+                    else:
+                        self._last_flush = time.monotonic()
+                    due = self.flush_interval_s
+                timeout = max(due, 0.005)
 
     # -- context manager -------------------------------------------------
 
@@ -209,14 +238,17 @@ class RecordingWriter:
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
+        """BEGIN ... COMMIT; on any error roll back (if SQLite has not already)
+        and re-raise the original error, so the next transaction can start."""
         self._db.execute("BEGIN")
         try:
             yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        else:
             self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+            raise
 
     def _put_meta(self, key: str, value: Any) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
@@ -232,10 +264,17 @@ class RecordingWriter:
             yield
 
     def update_info(self, info: SessionInfo) -> None:
-        """Replace the session metadata (e.g. notes typed during the session)."""
+        """Replace the session metadata (e.g. notes typed during the session).
+
+        ``created_utc`` and ``software_version`` keep their recorded values
+        when ``info`` leaves them empty.
+        """
+        info = SessionInfo.from_dict(info.to_dict())
+        info.created_utc = info.created_utc or self._info.created_utc
+        info.software_version = info.software_version or self._info.software_version
         with self._locked(), self._transaction():
-            self._info = info
             self._put_meta("session", info.to_dict())
+            self._info = info
 
     def add_device(self, device: DeviceInfo) -> None:
         """Record (or replace) the device worn in ``device.role``."""
@@ -281,7 +320,7 @@ class RecordingWriter:
         self._last_time[block.role] = float(t[-1])
         self._buffers.setdefault(block.role, []).append(block)
         if time.monotonic() - self._last_flush >= self.flush_interval_s:
-            self.flush()
+            self._flush()
 
     def add_event(self, event: Event) -> None:
         """Record an event; commits at once, together with all buffered samples."""
@@ -340,21 +379,30 @@ class RecordingWriter:
         self._last_flush = time.monotonic()
 
     def close(self) -> None:
-        """Commit what is buffered and leave one self-contained file."""
+        """Commit what is buffered and leave one self-contained file.
+
+        If another process is reading the file at that moment, the file stays
+        in WAL mode (all data committed); the last connection to close it
+        folds the log in.
+        """
         self._stop_flusher.set()
-        if self._flusher is not None:
+        if self._flusher is not None and self._flusher is not threading.current_thread():
             self._flusher.join()
-        if self._closed:
-            return
-        try:
-            self._flush()
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            self._db.execute("PRAGMA journal_mode=DELETE")
-        except sqlite3.Error as exc:
-            raise RecordingError(f"{self.path}: cannot finish recording: {exc}") from exc
-        finally:
-            self._closed = True
-            self._db.close()
+        with self._lock:  # an append racing with close gets "recording is closed", never a dead connection
+            if self._closed:
+                return
+            try:
+                self._flush()
+            finally:
+                self._closed = True
+                try:
+                    # Best effort: fold the log into the file and drop WAL mode. Both
+                    # fail harmlessly (data already committed) while a reader is open.
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                        self._db.execute("PRAGMA journal_mode=DELETE")
+                finally:
+                    self._db.close()
 
 
 def save_session(session: Session, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
@@ -416,30 +464,50 @@ def load_session(path: str | os.PathLike[str], *, roles: list[str] | None = None
     db = _open_for_reading(path)
     try:
         meta = _read_meta(db, path)
-        channels = meta.get("channels") or {k: {"dtype": d, "width": w, "codec": CODEC} for k, (d, w) in CHANNELS.items()}
+        channels = meta.get("channels") or _channel_table()
         info = SessionInfo.from_dict(meta.get("session") or {})
+        warnings: list[str] = []
         devices: dict[str, DeviceInfo] = {}
         for role_name, info_json in db.execute("SELECT role, info FROM devices"):
+            if role_name not in ROLES:
+                continue  # reported with its samples below
             devices[role_name] = DeviceInfo.from_dict(json.loads(info_json))
         sensor_cal = {d: json.loads(c) for d, c in db.execute("SELECT device_id, calibration FROM sensor_calibration")}
         results = {n: json.loads(v) for n, v in db.execute("SELECT name, value FROM results")}
-        events = [
-            Event(t, kind, label, json.loads(data))
-            for t, kind, label, data in db.execute("SELECT time_s, kind, label, data FROM events ORDER BY time_s, id")
-        ]
+        events = []
+        unknown_kinds: set[str] = set()
+        for t, kind, label, data in db.execute("SELECT time_s, kind, label, data FROM events ORDER BY time_s, id"):
+            if kind in EVENT_KINDS:
+                events.append(Event(t, kind, label, json.loads(data)))
+            else:
+                unknown_kinds.add(kind)
+        if unknown_kinds:
+            warnings.append(f"events of kinds unknown to this hipimu skipped: {', '.join(sorted(unknown_kinds))}")
         stored_roles = [r for (r,) in db.execute("SELECT DISTINCT role FROM chunks")]
+        unknown_roles = sorted(set(stored_roles) - set(ROLES) | set(r for (r,) in db.execute("SELECT role FROM devices")) - set(ROLES))
+        if unknown_roles:
+            warnings.append(f"sensors in roles unknown to this hipimu skipped: {', '.join(unknown_roles)}")
         samples: dict[str, SampleBlock] = {}
         for role_name in stored_roles:
-            if roles is not None and role_name not in roles:
+            if role_name not in ROLES or (roles is not None and role_name not in roles):
                 continue
             samples[role_name] = _read_samples(db, role_name, channels)
     except sqlite3.DatabaseError as exc:
         raise RecordingError(f"{path}: damaged recording ({exc})") from exc
-    except (KeyError, ValueError, TypeError, zlib.error) as exc:
+    except (KeyError, ValueError, TypeError, AttributeError, zlib.error) as exc:
         raise RecordingError(f"{path}: inconsistent recording ({exc})") from exc
     finally:
         db.close()
-    return Session(info=info, devices=devices, samples=samples, events=events, sensor_calibration=sensor_cal, results=results)
+    return Session(
+        info=info,
+        devices=devices,
+        samples=samples,
+        events=events,
+        sensor_calibration=sensor_cal,
+        results=results,
+        format_version=int(meta.get("format_version", FORMAT_VERSION)),
+        warnings=warnings,
+    )
 
 
 def _read_samples(db: sqlite3.Connection, role_name: str, channels: dict[str, Any]) -> SampleBlock:

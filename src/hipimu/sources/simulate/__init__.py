@@ -23,6 +23,9 @@ from hipimu.sources.simulate._scenarios import SCENARIOS, simulate
 
 __all__ = ["SCENARIOS", "simulate_session", "SimulatedSource"]
 
+#: Longest task a simulation may have (memory grows with it: ~4 h is ~1 GB).
+MAX_DURATION_S = 4 * 3600.0
+
 _TEST_OF_SCENARIO = {"squat": "squat", "seated_rotation": "seated_rotation", "prone_rotation": "prone_rotation"}
 
 
@@ -41,6 +44,8 @@ def simulate_session(
     The truth table maps each of :data:`~hipimu.core.conventions.ANGLE_COLUMNS`
     to a 100 Hz array (degrees; ``time_s`` in seconds).
     """
+    if duration_s is not None and duration_s > MAX_DURATION_S:
+        raise SimulationError(f"duration {duration_s:g} s is longer than the {MAX_DURATION_S / 3600:g} h a simulation may last")
     try:
         sim = simulate(scenario, seed=seed, rate_hz=rate_hz, mag=mag, duration_s=duration_s, loss=loss, ideal=ideal)
     except ValueError as exc:

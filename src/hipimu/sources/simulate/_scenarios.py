@@ -69,8 +69,12 @@ import numpy as np
 from scipy.spatial.transform import RotationSpline
 
 from ._body import (
+    ACC_RANGE_M_S2,
+    GYR_RANGE_RAD_S,
+    MAG_RANGE_UT,
     ROLE_SEGMENT,
     ROLES,
+    SIDE_SIGN,
     Body,
     MagField,
     SegmentKinematics,
@@ -116,7 +120,6 @@ TRUTH_RATE_HZ = 100.0
 KNOT_RATE_HZ = 400.0  # an integer multiple of TRUTH_RATE_HZ
 KNOT_MARGIN_S = 0.1  # knots extend beyond [0, end] by this much
 
-_SIDE_SIGN = {"left": -1.0, "right": 1.0}
 _SIDE_NAMES = ("left", "right")
 
 # Random-number streams: [seed, stream] or [seed, stream, role index].
@@ -178,7 +181,7 @@ def _calibration(s: Script, rng: np.random.Generator, body: Body) -> None:
     s.hold(0.75)
 
     for side in ("right", "left"):
-        sign = _SIDE_SIGN[side]
+        sign = SIDE_SIGN[side]
 
         def lifts(side: str = side, sign: float = sign) -> None:
             s.move(0.1, **{f"anchor_{side}": 0.0})  # comp is zero here: no effect on the pose
@@ -229,7 +232,7 @@ def _squat(s: Script, rng: np.random.Generator, body: Body, duration_s: float | 
         t1 = t0 + t_down + t_bottom  # ascent starts
         s.event("rep_start", "squat", {"index": i})
         for side in _SIDE_NAMES:
-            k = 0.5 * _SIDE_SIGN[side]
+            k = 0.5 * SIDE_SIGN[side]
             s.move(t_down, at=t0, **{f"hip_flexion_{side}": peak + k * asym})
             s.move(0.9 * t_down, at=t0 + 0.1 * t_down,
                    **{f"hip_adduction_{side}": -abd - k * asym * rng.uniform(0.5, 1.0)})
@@ -262,7 +265,7 @@ def _rotation_trials(s: Script, rng: np.random.Generator, test: str, ir_range, e
     during IR (chosen per posture so that the pelvic compensation lowers the
     true hip rotation slightly below the thigh's own turn)."""
     for side in ("right", "left"):
-        sign = _SIDE_SIGN[side]
+        sign = SIDE_SIGN[side]
         s.hold(1.0)
         s.event("zero", "", {"side": side})
         s.hold(2.0)
@@ -592,9 +595,9 @@ def simulate(
                 "device_id": f"sim-{role}-{seed}",
                 "rate_hz": rate_hz,
                 "imu": "simulated LSM6DS3TR-C",
-                "acc_range_m_s2": 8.0 * 9.80665,
-                "gyr_range_rad_s": math.radians(1000.0),
-                "mag_range_ut": 400.0 if mag else None,
+                "acc_range_m_s2": ACC_RANGE_M_S2,
+                "gyr_range_rad_s": GYR_RANGE_RAD_S,
+                "mag_range_ut": MAG_RANGE_UT if mag else None,
                 "has_mag": mag,
             },
             "errors": errors,
