@@ -307,3 +307,27 @@ def test_roles_and_event_kinds_from_a_newer_hipimu_are_skipped_with_a_warning(tm
     assert s.roles == ["pelvis", "thigh_left", "thigh_right"] and "shank_left" not in s.devices
     assert any("shank_left" in w for w in s.warnings) and any("knee_bend" in w for w in s.warnings)
     assert len(s.events) == 3 and s.format_version == FORMAT_VERSION
+
+
+def test_a_failed_commit_keeps_the_samples_and_the_writer_usable(tmp_path):
+    """E.g. a full disk: the error names the cause, nothing appended is lost,
+    and once the cause is gone the next flush commits everything."""
+    p = tmp_path / "f.hipimu"
+    rec = RecordingWriter(p, SessionInfo(), flush_interval_s=float("inf"))
+    real = rec._db
+
+    class DiskFull:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def executemany(self, *a):
+            raise sqlite3.OperationalError("database or disk is full")
+
+    rec.append(SampleBlock("pelvis", [0.0, 0.005], np.zeros((2, 3)), np.zeros((2, 3))))
+    rec._db = DiskFull()
+    with pytest.raises(RecordingError, match="disk is full"):
+        rec.flush()
+    rec._db = real
+    rec.append(SampleBlock("pelvis", [0.01], np.zeros((1, 3)), np.zeros((1, 3))))
+    rec.close()
+    assert list(load_session(p).samples["pelvis"].time_s) == [0.0, 0.005, 0.01]
