@@ -1,0 +1,134 @@
+"""Hip and pelvis angles from sensor orientations and the anatomical calibration.
+
+``R_w,seg(t) = Ry(delta_role(t)) * R_w_i,s(t) * R_s,seg``: the sensor's
+orientation in its own world, turned about the vertical into the common
+(pelvis-sensor) world by the role's heading offset, times the fixed
+segment-in-sensor rotation. Angles then follow ``docs/conventions.md`` through
+:mod:`hipimu.core.conventions`.
+
+Heading offsets start at the standing calibration's values. Without a
+magnetometer they drift with the residual gyro bias about the vertical, so a
+``zero`` event (the subject holds a neutral posture in the test position)
+re-estimates the offset of that side's thigh from that moment on, choosing the
+turn about the vertical that makes the hip's adduction and rotation zero while
+the posture is held.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.spatial.transform import Rotation, Slerp
+
+from hipimu.core.calibration import AnatomicalCalibration
+from hipimu.core.conventions import ROLES, SIDES, hip_angles_rad, pelvis_angles_rad
+from hipimu.core.model import Event
+from hipimu.core.orientation import Orientation
+
+__all__ = ["Angles", "HeadingAnchor", "compute_angles", "common_grid"]
+
+#: How long after a zero event the neutral posture is held and averaged (s).
+ZERO_HOLD_S = 1.0
+
+
+@dataclass
+class HeadingAnchor:
+    """From ``time_s`` on, ``role``'s heading offset is ``offset_rad`` (``source``: why)."""
+
+    time_s: float
+    role: str
+    offset_rad: float
+    source: str
+
+
+@dataclass
+class Angles:
+    """Angles on a common time grid, radians.
+
+    ``hip[side]`` (N, 3): flexion, adduction, internal rotation; ``pelvis``
+    (N, 3): tilt, obliquity, rotation; ``anchors``: heading alignments used.
+    """
+
+    time_s: np.ndarray
+    hip: dict[str, np.ndarray]
+    pelvis: np.ndarray
+    anchors: list[HeadingAnchor]
+
+
+def common_grid(orientations: dict[str, Orientation], rate_hz: float) -> np.ndarray:
+    """Instants ``k / rate_hz`` covered by every sensor."""
+    t0 = max(float(o.time_s[0]) for o in orientations.values())
+    t1 = min(float(o.time_s[-1]) for o in orientations.values())
+    k0, k1 = int(np.ceil(t0 * rate_hz - 1e-9)), int(np.floor(t1 * rate_hz + 1e-9))
+    if k1 <= k0:
+        raise ValueError("the sensors' recordings do not overlap in time")
+    return np.arange(k0, k1 + 1) / rate_hz
+
+
+def _sensor_on_grid(o: Orientation, grid: np.ndarray) -> Rotation:
+    return Slerp(o.time_s, o.rotation())(grid)
+
+
+def _yaw(angle_rad: np.ndarray | float) -> Rotation:
+    a = np.atleast_1d(np.asarray(angle_rad, dtype=np.float64))
+    return Rotation.from_rotvec(a[:, None] * np.array([0.0, 1.0, 0.0]))
+
+
+def _offsets_on_grid(grid: np.ndarray, anchors: list[HeadingAnchor], role: str) -> np.ndarray:
+    """Piecewise-constant heading offset of ``role`` on the grid."""
+    own = sorted((a for a in anchors if a.role == role), key=lambda a: a.time_s)
+    out = np.full(grid.shape, own[0].offset_rad)
+    for a in own[1:]:
+        out[grid >= a.time_s] = a.offset_rad
+    return out
+
+
+def compute_angles(
+    orientations: dict[str, Orientation],
+    calibration: AnatomicalCalibration,
+    *,
+    rate_hz: float = 100.0,
+    events: list[Event] | None = None,
+    use_zero_events: bool = True,
+) -> Angles:
+    """Hip angles of every instrumented thigh and pelvis angles on a common grid."""
+    roles = [r for r in ROLES if r in orientations and r in calibration.segments]
+    grid = common_grid({r: orientations[r] for r in roles}, rate_hz)
+    seg_local = {
+        r: _sensor_on_grid(orientations[r], grid) * calibration.segments[r].segment_in_sensor for r in roles
+    }  # segment in the sensor's own world
+    anchors = [HeadingAnchor(calibration.windows.static[0], r, calibration.segments[r].heading_offset_rad, "standing calibration") for r in roles]
+    pelvis = _yaw(_offsets_on_grid(grid, anchors, "pelvis")) * seg_local["pelvis"]
+    sides = [s for s in SIDES if f"thigh_{s}" in roles]
+    if use_zero_events and events:
+        for ev in sorted((e for e in events if e.kind == "zero"), key=lambda e: e.time_s):
+            for side in [ev.data["side"]] if ev.data.get("side") in sides else sides:
+                anchor = _zero_anchor(grid, pelvis, seg_local[f"thigh_{side}"], side, ev.time_s)
+                if anchor is not None:
+                    anchors.append(anchor)
+    hip = {}
+    for side in sides:
+        role = f"thigh_{side}"
+        femur = _yaw(_offsets_on_grid(grid, anchors, role)) * seg_local[role]
+        hip[side] = hip_angles_rad(pelvis, femur, side)
+    return Angles(grid, hip, pelvis_angles_rad(pelvis, calibration.reference_pelvis), anchors)
+
+
+def _zero_anchor(grid: np.ndarray, pelvis: Rotation, femur_local: Rotation, side: str, t_zero: float) -> HeadingAnchor | None:
+    """The heading offset that makes adduction and rotation zero during the hold."""
+    m = (grid >= t_zero) & (grid <= t_zero + ZERO_HOLD_S)
+    if m.sum() < 3:
+        return None
+    p, f = pelvis[m], femur_local[m]
+
+    def cost(delta: float) -> float:
+        a = hip_angles_rad(p, _yaw(delta) * f, side)
+        return float(np.mean(a[:, 1] ** 2 + a[:, 2] ** 2))
+
+    # coarse scan (the cost can have a second, mirrored minimum), then refine
+    deltas = np.radians(np.arange(-180.0, 180.0, 5.0))
+    best = deltas[int(np.argmin([cost(d) for d in deltas]))]
+    res = minimize_scalar(cost, bounds=(best - np.radians(5), best + np.radians(5)), method="bounded")
+    return HeadingAnchor(float(t_zero), f"thigh_{side}", float(res.x), "zero event")

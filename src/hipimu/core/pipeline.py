@@ -1,0 +1,107 @@
+"""From a session's raw samples to hip and pelvis angles: one function for the
+command line, the benchmarks and the tests.
+
+raw samples -> (per-device sensor calibration) -> orientation per sensor ->
+anatomical calibration -> angles on a common grid (+ quality).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from hipimu.core.calibration import AnatomicalCalibration, CalibrationError, calibrate, find_windows
+from hipimu.core.conventions import ROLES, hip_column, pelvis_column, HIP_QUANTITIES, PELVIS_QUANTITIES
+from hipimu.core.kinematics import Angles, compute_angles
+from hipimu.core.model import SampleBlock, Session
+from hipimu.core.orientation import FILTERS, Orientation, estimate_orientation
+
+__all__ = ["PipelineOptions", "PipelineResult", "process_session", "angle_table_deg", "DEFAULT_VQF_PARAMS"]
+
+
+class _SensorCalibration(Protocol):  # hipimu.core.sensor_calibration.SensorCalibration
+    def apply(self, block: SampleBlock) -> SampleBlock: ...
+
+
+#: VQF settings for body-worn sensors (see docs/calibration.md, "drift"): measured
+#: with bench/accuracy.py.
+DEFAULT_VQF_PARAMS: dict[str, Any] = {}
+
+
+@dataclass
+class PipelineOptions:
+    """How to process a session.
+
+    ``use_mag``: 9D fusion (needs magnetometers); ``method``: orientation filter;
+    ``rate_hz``: output grid; ``static``/``functional``: calibration windows in
+    seconds (both or neither; default: from events, else detected);
+    ``use_zero_events``: re-align headings at ``zero`` events.
+    """
+
+    use_mag: bool = False
+    method: str = "vqf"
+    rate_hz: float = 100.0
+    static: tuple[float, float] | None = None
+    functional: tuple[float, float] | None = None
+    use_zero_events: bool = True
+    filter_params: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.method not in FILTERS:
+            raise ValueError(f"unknown filter {self.method!r} (known: {', '.join(FILTERS)})")
+        if not self.rate_hz > 0:
+            raise ValueError("rate_hz must be positive")
+
+
+@dataclass
+class PipelineResult:
+    orientations: dict[str, Orientation]
+    calibration: AnatomicalCalibration
+    angles: Angles
+    sensor_calibration_applied: list[str] = field(default_factory=list)
+
+
+def process_session(
+    session: Session,
+    options: PipelineOptions | None = None,
+    sensor_calibrations: dict[str, _SensorCalibration] | None = None,
+) -> PipelineResult:
+    """Angles of a whole session. Raises :class:`CalibrationError` when the
+    anatomical calibration fails a quality gate."""
+    opt = options or PipelineOptions()
+    roles = [r for r in ROLES if r in session.samples and len(session.samples[r]) > 1]
+    if "pelvis" not in roles:
+        raise CalibrationError("the session has no pelvis sensor: hip and pelvis angles need one on the sacrum")
+    if not any(ROLES[r].segment == "thigh" for r in roles):
+        raise CalibrationError("the session has no thigh sensor: hip angles need at least one")
+    applied = []
+    orientations = {}
+    for r in roles:
+        blk = session.samples[r]
+        dev = session.devices.get(r)
+        if sensor_calibrations and dev is not None and dev.device_id in sensor_calibrations:
+            blk = sensor_calibrations[dev.device_id].apply(blk)
+            applied.append(dev.device_id)
+        if opt.use_mag and blk.mag_ut is None:
+            raise CalibrationError(f"9D fusion asked for, but the {r} sensor has no magnetometer")
+        rate = dev.rate_hz if dev is not None else 1.0 / float(np.median(np.diff(blk.time_s)))
+        params = opt.filter_params if opt.filter_params is not None else (DEFAULT_VQF_PARAMS if opt.method == "vqf" else None)
+        orientations[r] = estimate_orientation(blk, rate, use_mag=opt.use_mag, method=opt.method, params=params)
+    windows = find_windows(orientations, session.events, static=opt.static, functional=opt.functional)
+    cal = calibrate(orientations, windows)
+    angles = compute_angles(orientations, cal, rate_hz=opt.rate_hz, events=session.events, use_zero_events=opt.use_zero_events)
+    return PipelineResult(orientations, cal, angles, applied)
+
+
+def angle_table_deg(angles: Angles) -> dict[str, np.ndarray]:
+    """The angle CSV's columns (degrees), thigh columns only for thighs present."""
+    table: dict[str, np.ndarray] = {"time_s": angles.time_s}
+    for side in ("left", "right"):
+        if side in angles.hip:
+            for i, q in enumerate(HIP_QUANTITIES):
+                table[hip_column(q, side)] = np.degrees(angles.hip[side][:, i])
+    for i, q in enumerate(PELVIS_QUANTITIES):
+        table[pelvis_column(q)] = np.degrees(angles.pelvis[:, i])
+    return table
