@@ -63,6 +63,16 @@ def _positive_float(text: str) -> float:
     return v
 
 
+def _window(text: str) -> tuple[float, float]:
+    try:
+        a, b = (float(x) for x in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not A:B (two numbers of seconds)") from None
+    if not b > a:
+        raise argparse.ArgumentTypeError(f"{text!r}: the end must be after the start")
+    return a, b
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="hipimu",
@@ -146,6 +156,33 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--from", dest="t_from", type=float, metavar="S", help="first second to export (session time)")
     sp.add_argument("--to", dest="t_to", type=float, metavar="S", help="export up to this second (session time)")
     sp.add_argument("-f", "--force", action="store_true", help="replace an existing output file")
+
+    # angles -------------------------------------------------------------
+    from hipimu.core.orientation import FILTERS
+
+    sp = add(
+        "angles",
+        cmd_angles,
+        "compute hip and pelvis angles of a recording",
+        "Fuse each sensor's samples into orientations, calibrate the sensors to the body from the "
+        "calibration routine at the start of the recording (stand, hip hinges, knee lifts, stand), "
+        "and write hip angles per instrumented thigh and pelvis angles, in degrees, on a common time "
+        "grid (see docs/conventions.md for frames and signs). The calibration result is stored in "
+        "the recording.\n\n"
+        "columns: time_s, hip_{flexion,adduction,rotation}_{left,right}_deg (thighs present), "
+        "pelvis_{tilt,obliquity,rotation}_deg, quality (0..1: 1 reliable, 0 unreliable)",
+    )
+    sp.add_argument("session", type=Path, help="recording file (.hipimu)")
+    sp.add_argument("-o", "--output", required=True, type=Path, metavar="CSV", help="angle table to write")
+    sp.add_argument("--static", type=_window, metavar="A:B", help="standing-still window, seconds (with --functional)")
+    sp.add_argument("--functional", type=_window, metavar="C:D", help="window holding the hinges and knee lifts, seconds")
+    sp.add_argument("--mag", action="store_true", help="9D fusion with the magnetometers")
+    sp.add_argument("--filter", choices=list(FILTERS), default="vqf", help="orientation filter")
+    sp.add_argument("--rate", type=_positive_float, default=100.0, metavar="HZ", help="rate of the output grid")
+    sp.add_argument("--orientations", type=Path, metavar="CSV", help="also write each sensor's orientation quaternions (w,x,y,z) here")
+    sp.add_argument("--calibration-dir", type=Path, default=Path("calibration"), metavar="DIR", help="where per-device sensor calibration files are looked up")
+    sp.add_argument("--no-zero", action="store_true", help="ignore zero events (no heading re-alignment)")
+    sp.add_argument("-f", "--force", action="store_true", help="replace existing output files")
 
     # demo ---------------------------------------------------------------
     sp = add(
@@ -262,6 +299,81 @@ def cmd_export(args: argparse.Namespace) -> int:
     rows = write_raw_csv(samples, args.output, overwrite=args.force)
     print(f"exported {rows} rows ({', '.join(samples)}) -> {args.output}")
     return 0
+
+
+def cmd_angles(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from hipimu.core.pipeline import PipelineOptions, angle_table_deg, process_session
+    from hipimu.storage.angles_csv import write_angles_csv
+    from hipimu.storage.recording import load_session, store_result
+
+    outputs = [args.output] + ([args.orientations] if args.orientations else [])
+    _refuse_existing(outputs, args.force, inputs=[args.session])
+    if (args.static is None) != (args.functional is None):
+        raise InputError("give both --static A:B and --functional C:D, or neither")
+    progress = _Progress(enabled=sys.stderr.isatty())
+    progress("loading")
+    session = load_session(args.session)
+    cals = _sensor_calibrations(session, args.calibration_dir)
+    options = PipelineOptions(
+        use_mag=args.mag, method=args.filter, rate_hz=args.rate, static=args.static, functional=args.functional, use_zero_events=not args.no_zero
+    )
+    progress("fusing and calibrating")
+    result = process_session(session, options, cals)
+    progress("writing")
+    table = angle_table_deg(result.angles)
+    table["quality"] = result.angles.quality
+    write_angles_csv(table, args.output, overwrite=args.force)
+    if args.orientations:
+        otab: dict[str, np.ndarray] = {"time_s": result.angles.time_s}
+        for r, rot in result.angles.sensor_world.items():
+            q = rot.as_quat(canonical=True, scalar_first=True)
+            for i, c in enumerate("wxyz"):
+                otab[f"{r}_q{c}"] = q[:, i]
+        write_angles_csv(otab, args.orientations, overwrite=args.force, decimals=7)
+    store_result(args.session, "anatomical_calibration", {**result.calibration.to_dict(), "sensor_calibration_applied": result.sensor_calibration_applied})
+    progress.done()
+    cal = result.calibration
+    q = result.angles.quality
+    print(
+        f"calibration grade {cal.grade} ({cal.windows.found} windows: standing {cal.windows.static[0]:.1f}-{cal.windows.static[1]:.1f} s); "
+        f"{len(q)} rows at {args.rate:g} Hz -> {args.output}; quality >= 0.5 for {100 * np.mean(q >= 0.5):.0f} % of the time"
+        + (f"; sensor calibration applied: {', '.join(result.sensor_calibration_applied)}" if result.sensor_calibration_applied else "")
+    )
+    for note in cal.notes:
+        print(f"note: {note}")
+    return 0
+
+
+def _sensor_calibrations(session, folder: Path) -> dict:
+    """Per-device sensor calibration files found for the session's devices."""
+    try:
+        from hipimu.storage.sensor_calibration_files import load_sensor_calibration
+    except ImportError:  # pragma: no cover - during development only
+        return {}
+    out = {}
+    for dev in session.devices.values():
+        cal = load_sensor_calibration(dev.device_id, folder)
+        if cal is not None:
+            out[dev.device_id] = cal
+    return out
+
+
+class _Progress:
+    """Stage messages on a terminal (stderr), nothing otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.t0 = time.perf_counter()
+
+    def __call__(self, stage: str) -> None:
+        if self.enabled:
+            print(f"\r[{time.perf_counter() - self.t0:5.1f} s] {stage} ...".ljust(60), end="", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self.enabled:
+            print("\r".ljust(60) + "\r", end="", file=sys.stderr, flush=True)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -27,10 +27,18 @@ from hipimu.core.conventions import ROLES, SIDES, hip_angles_rad, pelvis_angles_
 from hipimu.core.model import Event
 from hipimu.core.orientation import Orientation
 
-__all__ = ["Angles", "HeadingAnchor", "compute_angles", "common_grid"]
+__all__ = ["Angles", "HeadingAnchor", "compute_angles", "common_grid", "quality"]
 
 #: How long after a zero event the neutral posture is held and averaged (s).
 ZERO_HOLD_S = 1.0
+
+#: Quality model. Without a magnetometer the relative heading of two sensors
+#: drifts with the residual gyro bias about the vertical; its uncertainty grows
+#: from the last alignment at about this rate (deg/s), and the quality reaches
+#: 0 when it reaches the clinical minimal detectable change (~5 deg).
+HEADING_DRIFT_DEG_S_6D = 0.02
+HEADING_DRIFT_DEG_S_9D = 0.002
+QUALITY_ZERO_AT_DEG = 5.0
 
 
 @dataclass
@@ -48,13 +56,17 @@ class Angles:
     """Angles on a common time grid, radians.
 
     ``hip[side]`` (N, 3): flexion, adduction, internal rotation; ``pelvis``
-    (N, 3): tilt, obliquity, rotation; ``anchors``: heading alignments used.
+    (N, 3): tilt, obliquity, rotation; ``anchors``: heading alignments used;
+    ``quality`` (N,): 0..1, see :func:`quality`; ``sensor_world`` role ->
+    sensor-to-common-world rotations on the grid.
     """
 
     time_s: np.ndarray
     hip: dict[str, np.ndarray]
     pelvis: np.ndarray
     anchors: list[HeadingAnchor]
+    quality: np.ndarray
+    sensor_world: dict[str, Rotation]
 
 
 def common_grid(orientations: dict[str, Orientation], rate_hz: float) -> np.ndarray:
@@ -92,6 +104,7 @@ def compute_angles(
     rate_hz: float = 100.0,
     events: list[Event] | None = None,
     use_zero_events: bool = True,
+    use_mag: bool = False,
 ) -> Angles:
     """Hip angles of every instrumented thigh and pelvis angles on a common grid."""
     roles = [r for r in ROLES if r in orientations and r in calibration.segments]
@@ -109,11 +122,41 @@ def compute_angles(
                 if anchor is not None:
                     anchors.append(anchor)
     hip = {}
+    sensor_world = {"pelvis": _yaw(_offsets_on_grid(grid, anchors, "pelvis")) * _sensor_on_grid(orientations["pelvis"], grid)}
     for side in sides:
         role = f"thigh_{side}"
-        femur = _yaw(_offsets_on_grid(grid, anchors, role)) * seg_local[role]
+        yaw = _yaw(_offsets_on_grid(grid, anchors, role))
+        femur = yaw * seg_local[role]
+        sensor_world[role] = yaw * _sensor_on_grid(orientations[role], grid)
         hip[side] = hip_angles_rad(pelvis, femur, side)
-    return Angles(grid, hip, pelvis_angles_rad(pelvis, calibration.reference_pelvis), anchors)
+    q = quality(grid, {r: orientations[r] for r in roles}, anchors, use_mag=use_mag)
+    return Angles(grid, hip, pelvis_angles_rad(pelvis, calibration.reference_pelvis), anchors, q, sensor_world)
+
+
+def quality(grid: np.ndarray, orientations: dict[str, Orientation], anchors: list[HeadingAnchor], *, use_mag: bool) -> np.ndarray:
+    """Per-instant quality of the hip angles, 0 (unreliable) .. 1.
+
+    The product of:
+
+    * heading: 1 - (expected relative-heading error) / 5 deg, the expected
+      error growing linearly with the time since the thigh's last heading
+      alignment (standing calibration or zero event), faster without a
+      magnetometer; hip rotation (femur upright) or adduction (femur
+      horizontal) depend directly on that heading;
+    * data: 0 where a sensor's samples were lost (filled over a gap).
+    """
+    drift = HEADING_DRIFT_DEG_S_9D if use_mag else HEADING_DRIFT_DEG_S_6D
+    q = np.ones_like(grid)
+    thighs = [r for r in orientations if r != "pelvis"]
+    for r in thighs:
+        times = np.array(sorted(a.time_s for a in anchors if a.role == r))
+        idx = np.searchsorted(times, grid, side="right") - 1
+        since = np.where(idx >= 0, grid - times[np.clip(idx, 0, None)], np.inf)
+        q = np.minimum(q, np.clip(1.0 - drift * since / QUALITY_ZERO_AT_DEG, 0.0, 1.0))
+    for o in orientations.values():
+        filled = np.interp(grid, o.time_s, o.filled.astype(np.float64)) > 0
+        q[filled] = 0.0
+    return q
 
 
 def _zero_anchor(grid: np.ndarray, pelvis: Rotation, femur_local: Rotation, side: str, t_zero: float) -> HeadingAnchor | None:

@@ -32,7 +32,7 @@ __all__ = ["FILTERS", "Orientation", "OrientationTracker", "estimate_orientation
 #: Orientation filters: name -> description.
 FILTERS = {
     "vqf": "VQF (Laidig & Seel 2023), compiled core, rest and motion gyro-bias estimation (default)",
-    "madgwick": "ahrs Madgwick (gain 0.1), for comparison",
+    "madgwick": "ahrs Madgwick (gain 0.033), for comparison",
     "mahony": "ahrs Mahony, for comparison",
     "ekf": "ahrs extended Kalman filter, for comparison",
 }

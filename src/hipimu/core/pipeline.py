@@ -91,7 +91,9 @@ def process_session(
         orientations[r] = estimate_orientation(blk, rate, use_mag=opt.use_mag, method=opt.method, params=params)
     windows = find_windows(orientations, session.events, static=opt.static, functional=opt.functional)
     cal = calibrate(orientations, windows)
-    angles = compute_angles(orientations, cal, rate_hz=opt.rate_hz, events=session.events, use_zero_events=opt.use_zero_events)
+    angles = compute_angles(
+        orientations, cal, rate_hz=opt.rate_hz, events=session.events, use_zero_events=opt.use_zero_events, use_mag=opt.use_mag
+    )
     return PipelineResult(orientations, cal, angles, applied)
 
 

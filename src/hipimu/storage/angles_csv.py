@@ -21,16 +21,17 @@ from hipimu.storage._atomic import atomic_output
 __all__ = ["write_angles_csv", "read_angles_csv"]
 
 
-def write_angles_csv(table: dict[str, np.ndarray], path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
+def write_angles_csv(table: dict[str, np.ndarray], path: str | os.PathLike[str], *, overwrite: bool = False, decimals: int = 4) -> None:
     """Write columns (all the same length; ``time_s`` first) atomically.
 
-    Times are written with 6 decimals (microseconds), angles with 4 (0.0001 deg).
+    Times are written with 6 decimals (microseconds), the other columns with
+    ``decimals`` (default 4: 0.0001 deg).
     """
     cols = list(table)
     if not cols or cols[0] != "time_s":
         raise ValueError("the first column must be time_s")
     data = np.column_stack([np.asarray(table[c], dtype=np.float64) for c in cols])
-    fmt = ["%.6f"] + ["%.4f"] * (len(cols) - 1)
+    fmt = ["%.6f"] + [f"%.{decimals}f"] * (len(cols) - 1)
     with atomic_output(path, overwrite=overwrite) as tmp:
         with _open(Path(path), tmp, "w") as fh:
             fh.write(",".join(cols) + "\n")

@@ -49,6 +49,7 @@ __all__ = [
     "RecordingWriter",
     "load_session",
     "save_session",
+    "store_result",
 ]
 
 FORMAT_NAME = "hipimu-recording"
@@ -418,6 +419,22 @@ def save_session(session: Session, path: str | os.PathLike[str], *, overwrite: b
             for r in session.roles:
                 rec.append(session.samples[r])
             rec.add_events(list(session.events))
+
+
+def store_result(path: str | os.PathLike[str], name: str, value: Any) -> None:
+    """Store (or replace) a derived result in an existing recording, in one
+    transaction: the recording is never left half-updated."""
+    path = Path(path)
+    db = _open_for_reading(path)
+    try:
+        _read_meta(db, path)
+        db.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        with db:
+            db.execute("INSERT OR REPLACE INTO results (name, value) VALUES (?, ?)", (name, json.dumps(value)))
+    except sqlite3.Error as exc:
+        raise RecordingError(f"{path}: cannot store {name}: {exc}") from exc
+    finally:
+        db.close()
 
 
 # ----------------------------------------------------------------------------
