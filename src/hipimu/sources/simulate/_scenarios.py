@@ -3,7 +3,7 @@
 Independent ground truth: imports only the standard library, numpy, scipy
 and the sibling ``_body`` / ``_motion`` modules (never ``hipimu``).
 
-Every scenario starts with the same anatomical calibration routine; times are
+Every body scenario starts with the same anatomical calibration routine; times are
 exact (only amplitudes vary with the seed):
 
 ====================  ============  ==========================================
@@ -54,6 +54,34 @@ rotation while the thighs rest still on the plinth, so the true hip rotation
 is ~1-3 deg less than the thigh's turn in the world (the thigh turns
 target + k, the truth reaches ~target).
 
+Table scenarios (``sensor_six_pose``, ``sensor_mag_turns``) have no body
+and no calibration routine: the three bare boards lie side by side on a table
+(0.75 m high, 0.15 m apart) and are turned by hand, for the per-device sensor
+calibration (``hipimu calibrate-sensor``). Each board is the same device
+(``sim-<role>-<seed>``) with exactly the same sensor errors and clock as in
+the body scenarios of the same seed (the draws use the same streams), and the
+same magnetic field.
+
+* ``sensor_six_pose`` (40 s): six poses, each sensor axis up then down
+  (+z, -z, +x, -x, +y, -y up), held ``SIX_POSE_HOLD_S`` = 5 s each, with
+  ``SIX_POSE_TURN_S`` = 2 s smooth turns between them (the board is lifted
+  3 cm and put down again while it turns). Each board rests at its own random
+  heading in each pose, tilted by up to 2 deg (not quite flat). Pose ``k``
+  (1..6) is held from ``(k - 1) * 7`` s to ``(k - 1) * 7 + 5`` s; a
+  ``marker`` event at the start of each hold names it (label ``"pose k: +z
+  up"``, data ``{"index": k, "up_axis": "+z", "hold_s": 5.0}``).
+* ``sensor_mag_turns`` (60 s, meaningful with ``mag=True``): still for 2 s,
+  then turned slowly (up to ~40 deg/s) about three body axes at once (about
+  5 turns about x, 1.5 about y, half a turn about z) so that the field sweeps
+  all directions in the sensor frame, still for the last 2 s; ``marker``
+  events ``"turning"`` and ``"still"`` at 2 s and 58 s.
+
+Their truth table has the usual columns, all zero (there are no hip or
+pelvis angles), and ``segments`` holds identity orientations; each sensor's
+true orientation is its ``orientation_wxyz``. ``mounting_wxyz`` is the
+identity, ``segment`` is ``"table"``, ``site_m`` the board's position in the
+world and the ``mounting`` entry of ``errors`` is None.
+
 Randomness: everything is drawn from ``numpy.random.default_rng`` streams
 seeded with ``[seed, stream]`` or ``[seed, stream, role index]``, so the
 kinematics do not depend on ``rate_hz``, ``mag``, ``loss`` or ``ideal``, and
@@ -66,7 +94,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial.transform import RotationSpline
+from scipy.spatial.transform import Rotation, RotationSpline
 
 from ._body import (
     ACC_RANGE_M_S2,
@@ -86,7 +114,7 @@ from ._body import (
     skin_normal,
     synthesize_sensor,
 )
-from ._motion import Script, Sway
+from ._motion import Script, Sway, smoothstep
 
 __all__ = ["SCENARIOS", "TRUTH_COLUMNS", "simulate"]
 
@@ -97,6 +125,8 @@ SCENARIOS: dict[str, str] = {
     "prone_rotation": "calibration, then prone hip IR/ER (knee at 90 deg): 3 trials right, 3 trials left",
     "long_mixed": "calibration, then duration_s (default 240 s) of pauses, marching in place and turns",
     "static": "calibration, then standing still for duration_s (default 30 s)",
+    "sensor_six_pose": "no body: the bare boards on a table, each axis up then down, 5 s still per pose (40 s)",
+    "sensor_mag_turns": "no body: the bare boards turned slowly through all directions for 60 s (use with mag)",
 }
 
 #: Default task duration (s) of the scenarios that take ``duration_s``.
@@ -434,6 +464,8 @@ class Motion:
 
 def build_motion(scenario: str, seed: int, duration_s: float | None) -> Motion:
     """Write the script of ``scenario`` (calibration + task) for ``seed``."""
+    if scenario in TABLE_SCENARIOS:
+        raise ValueError(f"scenario {scenario!r} has no body motion (the boards lie on a table)")
     body = Body()
     rng = _rng(seed, _STREAM_SCENARIO)
     s = _new_script(body)
@@ -476,8 +508,10 @@ def simulate(
     scenario:
         One of :data:`SCENARIOS`: ``squat`` (~66 s), ``seated_rotation``
         (~134 s), ``prone_rotation`` (~136 s), ``long_mixed`` and ``static``
-        (36.9 s of calibration + ``duration_s`` + 0.5 s). See the module
-        docstring for the scripts and event conventions.
+        (36.9 s of calibration + ``duration_s`` + 0.5 s); the table scenarios
+        ``sensor_six_pose`` (40 s) and ``sensor_mag_turns`` (60 s) have no
+        body (zero truth angles). See the module docstring for the scripts
+        and event conventions.
     seed:
         Non-negative integer; the same seed gives identical output.
     rate_hz:
@@ -527,6 +561,8 @@ def simulate(
     _validate(scenario, seed, rate_hz, loss, duration_s)
     seed, rate_hz, loss = int(seed), float(rate_hz), float(loss)
     ideal, mag = bool(ideal), bool(mag)
+    if scenario in TABLE_SCENARIOS:
+        return _simulate_table(scenario, seed, rate_hz, mag, loss, ideal)
 
     motion = build_motion(scenario, seed, None if duration_s is None else float(duration_s))
     s, body, end_s = motion.script, motion.body, motion.end_s
@@ -634,5 +670,200 @@ def simulate(
         # Event times rounded to the microsecond (the script's sums of float
         # durations carry ~1e-14 s of noise); data dicts are copies.
         "events": [(round(t, 6), kind, label, dict(data)) for t, kind, label, data in s.sorted_events()],
+        "parameters": parameters,
+    }
+
+
+# ----------------------------------------------------------------------------
+# Table scenarios: the bare boards, no body (per-device sensor calibration)
+# ----------------------------------------------------------------------------
+
+#: Scenarios without a body: the three boards lie on a table and are turned by hand.
+TABLE_SCENARIOS = ("sensor_six_pose", "sensor_mag_turns")
+
+#: The sensor axis pointing up in each pose of ``sensor_six_pose``, in order.
+SIX_POSES = ("+z", "-z", "+x", "-x", "+y", "-y")
+SIX_POSE_HOLD_S = 5.0
+SIX_POSE_TURN_S = 2.0
+SIX_POSE_LIFT_M = 0.03
+SIX_POSE_TILT_MAX_DEG = 2.0
+MAG_TURNS_S = 60.0
+MAG_TURNS_STILL_S = 2.0
+MAG_TURNS_RAMP_S = 2.0
+TABLE_HEIGHT_M = 0.75
+TABLE_SPACING_M = 0.15
+
+#: Elementary rotation (axis, degrees) that turns the named sensor axis to world +Y.
+_UP_ALIGN = {
+    "+x": ("z", 90.0),
+    "-x": ("z", -90.0),
+    "+y": ("x", 0.0),
+    "-y": ("x", 180.0),
+    "+z": ("x", -90.0),
+    "-z": ("x", 90.0),
+}
+
+
+def _board_position(idx: int) -> np.ndarray:
+    return np.array([0.0, TABLE_HEIGHT_M, (idx - 1) * TABLE_SPACING_M])
+
+
+def _six_pose_track(rng: np.random.Generator, knots_s: np.ndarray, idx: int) -> tuple[Rotation, np.ndarray]:
+    """Sensor-to-world rotations and world positions (m) of one board on ``knots_s``."""
+    quats = []
+    for axis in SIX_POSES:
+        yaw = rng.uniform(0.0, 360.0)
+        tilt = math.radians(rng.uniform(0.0, SIX_POSE_TILT_MAX_DEG))
+        az = rng.uniform(0.0, 2 * np.pi)
+        align = Rotation.from_euler(*_UP_ALIGN[axis], degrees=True)
+        tilt_r = Rotation.from_rotvec(tilt * np.array([math.cos(az), 0.0, math.sin(az)]))
+        quats.append((Rotation.from_euler("y", yaw, degrees=True) * tilt_r * align).as_quat())
+    poses = Rotation.from_quat(np.array(quats))
+    steps = np.vstack([(poses[:-1].inv() * poses[1:]).as_rotvec(), np.zeros((1, 3))])
+    period = SIX_POSE_HOLD_S + SIX_POSE_TURN_S
+    t = np.asarray(knots_s, dtype=np.float64)
+    k = np.clip(np.floor(t / period).astype(np.int64), 0, len(SIX_POSES) - 1)
+    u = np.clip((t - k * period - SIX_POSE_HOLD_S) / SIX_POSE_TURN_S, 0.0, 1.0)
+    u[k == len(SIX_POSES) - 1] = 0.0
+    r = poses[k] * Rotation.from_rotvec(smoothstep(u)[:, None] * steps[k])
+    pos = np.tile(_board_position(idx), (t.shape[0], 1))
+    pos[:, 1] += SIX_POSE_LIFT_M * (smoothstep(2.0 * u) - smoothstep(2.0 * u - 1.0))
+    return r, pos
+
+
+def _ramp_integral(u: np.ndarray) -> np.ndarray:
+    """Integral of :func:`smoothstep` from 0 to ``u`` (0 before, linear after 1)."""
+    u = np.asarray(u, dtype=np.float64)
+    v = np.clip(u, 0.0, 1.0)
+    inside = v**5 * (7.0 + v * (-14.0 + v * (10.0 - 2.5 * v)))
+    return inside + np.maximum(u - 1.0, 0.0)
+
+
+def _mag_turns_track(rng: np.random.Generator, knots_s: np.ndarray, idx: int) -> tuple[Rotation, np.ndarray]:
+    """Slow turns about three body axes at once (~5 turns about x, ~1.5
+    about y, ~0.5 about z), so that a fixed field sweeps all directions in
+    the sensor frame (a 30 deg cap around any direction holds a sample for
+    >90 % of directions)."""
+    q0 = rng.standard_normal(4)
+    r0 = Rotation.from_quat(q0 / np.linalg.norm(q0))  # uniform random start
+    turns = rng.uniform([4.6, 1.3, 0.45], [5.4, 1.7, 0.65]) * rng.choice([-1.0, 1.0], 3)
+    t = np.asarray(knots_s, dtype=np.float64)
+    t_a, t_b, ramp = MAG_TURNS_STILL_S, MAG_TURNS_S - MAG_TURNS_STILL_S, MAG_TURNS_RAMP_S
+    dist = ramp * (_ramp_integral((t - t_a) / ramp) - _ramp_integral((t - t_b + ramp) / ramp))
+    progress = dist / ((t_b - t_a) - ramp)  # 0 before t_a, 1 after t_b, C3
+    ang = np.radians(360.0 * progress[:, None] * turns[None, :])
+    r = r0 * Rotation.from_euler("ZYX", ang[:, ::-1])  # R0 Rz(c) Ry(b) Rx(a)
+    pos = np.tile(_board_position(idx), (t.shape[0], 1))
+    return r, pos
+
+
+def _table_script(scenario: str) -> tuple[float, list[tuple[float, str, str, dict]]]:
+    """(end_s, events) of a table scenario."""
+    if scenario == "sensor_six_pose":
+        period = SIX_POSE_HOLD_S + SIX_POSE_TURN_S
+        events = [
+            (k * period, "marker", f"pose {k + 1}: {axis} up", {"index": k + 1, "up_axis": axis, "hold_s": SIX_POSE_HOLD_S})
+            for k, axis in enumerate(SIX_POSES)
+        ]
+        return len(SIX_POSES) * period - SIX_POSE_TURN_S, events
+    events = [(MAG_TURNS_STILL_S, "marker", "turning", {}), (MAG_TURNS_S - MAG_TURNS_STILL_S, "marker", "still", {})]
+    return MAG_TURNS_S, events
+
+
+def _simulate_table(scenario: str, seed: int, rate_hz: float, mag: bool, loss: float, ideal: bool) -> dict:
+    """:func:`simulate` for the table scenarios (same return layout)."""
+    track = _six_pose_track if scenario == "sensor_six_pose" else _mag_turns_track
+    end_s, events = _table_script(scenario)
+    per = int(round(KNOT_RATE_HZ / TRUTH_RATE_HZ))
+    margin = int(round(KNOT_MARGIN_S * KNOT_RATE_HZ))
+    n_truth = int(round(end_s * TRUTH_RATE_HZ)) + 1
+    knots = np.arange(-margin, (n_truth - 1) * per + margin + 1) / KNOT_RATE_HZ
+    t_truth = np.arange(n_truth) / TRUTH_RATE_HZ
+    truth = {c: (t_truth if c == "time_s" else np.zeros(n_truth)) for c in TRUTH_COLUMNS}
+    identity = np.tile([1.0, 0.0, 0.0, 0.0], (n_truth, 1))
+    segments = {"time_s": t_truth.copy(), "pelvis_wxyz": identity, "femur_left_wxyz": identity.copy(),
+                "femur_right_wxyz": identity.copy(), "reference_pelvis_wxyz": [1.0, 0.0, 0.0, 0.0],
+                "pelvis_position_m": np.zeros((n_truth, 3))}
+
+    # The same streams, in the same order, as the body scenarios: same errors, clocks and field.
+    env = _rng(seed, _STREAM_ENV)
+    field = MagField(north_azimuth_deg=float(env.uniform(0.0, 360.0)))
+    sensors = {}
+    for idx, role in enumerate(ROLES):
+        geo = _rng(seed, _STREAM_MOUNT_CLOCK, idx)
+        draw_mounting(geo, role)  # not worn; drawn so that the clock draw below is the body scenarios' one
+        phase_s, ppm = draw_clock(geo, rate_hz)
+        errors = draw_errors(_rng(seed, _STREAM_ERRORS, idx), rate_hz, ideal, mag)
+        r_knots, pos_knots = track(_rng(seed, _STREAM_SCENARIO, idx), knots, idx)
+        out = synthesize_sensor(
+            role=role,
+            knots_s=knots,
+            segment_spline=RotationSpline(knots, r_knots),
+            position_knots_m=pos_knots,
+            mounting=Rotation.identity(),
+            rate_hz=rate_hz,
+            phase_s=phase_s,
+            ppm=ppm,
+            end_s=end_s,
+            errors=errors,
+            mag_field=field if mag else None,
+            noise_rng=_rng(seed, _STREAM_NOISE, idx),
+            loss=0.0 if ideal else loss,
+            loss_rng=_rng(seed, _STREAM_LOSS, idx),
+        )
+        errors.update({
+            "gyr_bias_final_rad_s": out.pop("gyr_bias_final_rad_s"),
+            "clock_ppm": ppm,
+            "clock_phase_s": phase_s,
+            "effective_rate_hz": rate_hz * (1.0 + ppm * 1e-6),
+            "mounting": None,
+        })
+        sensors[role] = {
+            **out,
+            "device": {
+                "device_id": f"sim-{role}-{seed}",
+                "rate_hz": rate_hz,
+                "imu": "simulated LSM6DS3TR-C",
+                "acc_range_m_s2": ACC_RANGE_M_S2,
+                "gyr_range_rad_s": GYR_RANGE_RAD_S,
+                "mag_range_ut": MAG_RANGE_UT if mag else None,
+                "has_mag": mag,
+            },
+            "errors": errors,
+            "mounting_wxyz": [1.0, 0.0, 0.0, 0.0],
+            "segment": "table",
+            "site_m": _board_position(idx).tolist(),
+            "skin_normal": None,
+        }
+    parameters = {
+        "scenario": scenario,
+        "seed": seed,
+        "rate_hz": rate_hz,
+        "mag": mag,
+        "loss": loss,
+        "ideal": ideal,
+        "duration_s": None,
+        "total_duration_s": end_s,
+        "description": SCENARIOS[scenario],
+        "body": None,
+        "table": {
+            "height_m": TABLE_HEIGHT_M,
+            "board_positions_m": {r: _board_position(i).tolist() for i, r in enumerate(ROLES)},
+            "six_poses_up_axis": list(SIX_POSES) if scenario == "sensor_six_pose" else None,
+            "hold_s": SIX_POSE_HOLD_S if scenario == "sensor_six_pose" else None,
+            "turn_s": SIX_POSE_TURN_S if scenario == "sensor_six_pose" else None,
+            "truth": "no body: the angle columns are all zero",
+        },
+        "noise_model": noise_model(),
+        "mag_field": field.to_dict() if mag else None,
+        "truth_rate_hz": TRUTH_RATE_HZ,
+        "knot_rate_hz": KNOT_RATE_HZ,
+        "transition_profile": "septic smoothstep (C3)",
+    }
+    return {
+        "sensors": sensors,
+        "truth": truth,
+        "segments": segments,
+        "events": [(round(t, 6), kind, label, dict(data)) for t, kind, label, data in sorted(events, key=lambda e: e[0])],
         "parameters": parameters,
     }
