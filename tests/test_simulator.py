@@ -625,7 +625,7 @@ def test_bad_arguments_raise_value_error(kw):
 
 def test_output_shapes_and_types():
     out = sim("static", seed=0, duration_s=2.0)
-    assert set(SCENARIOS) == {"squat", "seated_rotation", "prone_rotation", "long_mixed", "static"}
+    assert set(SCENARIOS) == {"squat", "seated_rotation", "prone_rotation", "long_mixed", "static", "sensor_six_pose", "sensor_mag_turns"}
     m = len(out["truth"]["time_s"])
     assert np.allclose(np.diff(out["truth"]["time_s"]), 0.01)
     assert out["truth"]["time_s"][0] == 0.0
