@@ -109,8 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_simulate,
         "record a session of the virtual subject",
         "Simulate a subject wearing sensors on the sacrum and both lateral thighs, "
-        "with random mounting, realistic sensor errors and clocks. Every scenario starts "
-        "with the anatomical calibration routine (stand, hip hinges, knee lifts, stand).\n\n"
+        "with random mounting, realistic sensor errors and clocks. Every body scenario starts "
+        "with the anatomical calibration routine (stand, hip hinges, knee lifts, stand); the "
+        "sensor_* scenarios are the bare boards on a table, for 'hipimu calibrate-sensor' "
+        "(same devices and sensor errors as the body scenarios of the same seed).\n\n"
         f"scenarios:\n{scen}",
     )
     sp.add_argument("--scenario", required=True, choices=list(SCENARIOS), metavar="NAME", help="what the subject does (see above)")
@@ -183,6 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--calibration-dir", type=Path, default=Path("calibration"), metavar="DIR", help="where per-device sensor calibration files are looked up")
     sp.add_argument("--no-zero", action="store_true", help="ignore zero events (no heading re-alignment)")
     sp.add_argument("-f", "--force", action="store_true", help="replace existing output files")
+
+    # calibrate-sensor ---------------------------------------------------
+    from hipimu.apps._calibrate_sensor import add_parser as add_calibrate_sensor
+
+    add_calibrate_sensor(sub, _Formatter)
 
     # demo ---------------------------------------------------------------
     sp = add(
