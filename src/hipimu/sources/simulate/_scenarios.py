@@ -601,47 +601,13 @@ def simulate(
         geo = _rng(seed, _STREAM_MOUNT_CLOCK, idx)
         mounting, mount_info = draw_mounting(geo, role)
         phase_s, ppm = draw_clock(geo, rate_hz)
-        errors = draw_errors(_rng(seed, _STREAM_ERRORS, idx), rate_hz, ideal, mag)
-        out = synthesize_sensor(
-            role=role,
-            knots_s=knots,
-            segment_spline=splines[ROLE_SEGMENT[role]],
-            position_knots_m=kin.sensor_position_m(body, role),
-            mounting=mounting,
-            rate_hz=rate_hz,
-            phase_s=phase_s,
-            ppm=ppm,
-            end_s=end_s,
-            errors=errors,
-            mag_field=field if mag else None,
-            noise_rng=_rng(seed, _STREAM_NOISE, idx),
-            loss=0.0 if ideal else loss,
-            loss_rng=_rng(seed, _STREAM_LOSS, idx),
+        sensors[role] = _board(
+            seed=seed, idx=idx, role=role, rate_hz=rate_hz, ideal=ideal, mag=mag, loss=loss, field=field,
+            knots=knots, end_s=end_s, segment_spline=splines[ROLE_SEGMENT[role]],
+            position_knots_m=kin.sensor_position_m(body, role), mounting=mounting, mount_info=mount_info,
+            phase_s=phase_s, ppm=ppm, segment=ROLE_SEGMENT[role], site_m=body.sensor_site_m(role).tolist(),
+            normal=skin_normal(role).tolist(),
         )
-        errors.update({
-            "gyr_bias_final_rad_s": out.pop("gyr_bias_final_rad_s"),
-            "clock_ppm": ppm,
-            "clock_phase_s": phase_s,
-            "effective_rate_hz": rate_hz * (1.0 + ppm * 1e-6),
-            "mounting": mount_info,
-        })
-        sensors[role] = {
-            **out,
-            "device": {
-                "device_id": f"sim-{role}-{seed}",
-                "rate_hz": rate_hz,
-                "imu": "simulated LSM6DS3TR-C",
-                "acc_range_m_s2": ACC_RANGE_M_S2,
-                "gyr_range_rad_s": GYR_RANGE_RAD_S,
-                "mag_range_ut": MAG_RANGE_UT if mag else None,
-                "has_mag": mag,
-            },
-            "errors": errors,
-            "mounting_wxyz": mounting.as_quat(canonical=True, scalar_first=True).tolist(),
-            "segment": ROLE_SEGMENT[role],
-            "site_m": body.sensor_site_m(role).tolist(),
-            "skin_normal": skin_normal(role).tolist(),
-        }
 
     task_duration = None
     if scenario in DEFAULT_DURATION_S:
@@ -793,48 +759,13 @@ def _simulate_table(scenario: str, seed: int, rate_hz: float, mag: bool, loss: f
         geo = _rng(seed, _STREAM_MOUNT_CLOCK, idx)
         draw_mounting(geo, role)  # not worn; drawn so that the clock draw below is the body scenarios' one
         phase_s, ppm = draw_clock(geo, rate_hz)
-        errors = draw_errors(_rng(seed, _STREAM_ERRORS, idx), rate_hz, ideal, mag)
         r_knots, pos_knots = track(_rng(seed, _STREAM_SCENARIO, idx), knots, idx)
-        out = synthesize_sensor(
-            role=role,
-            knots_s=knots,
-            segment_spline=RotationSpline(knots, r_knots),
-            position_knots_m=pos_knots,
-            mounting=Rotation.identity(),
-            rate_hz=rate_hz,
-            phase_s=phase_s,
-            ppm=ppm,
-            end_s=end_s,
-            errors=errors,
-            mag_field=field if mag else None,
-            noise_rng=_rng(seed, _STREAM_NOISE, idx),
-            loss=0.0 if ideal else loss,
-            loss_rng=_rng(seed, _STREAM_LOSS, idx),
+        sensors[role] = _board(
+            seed=seed, idx=idx, role=role, rate_hz=rate_hz, ideal=ideal, mag=mag, loss=loss, field=field,
+            knots=knots, end_s=end_s, segment_spline=RotationSpline(knots, r_knots), position_knots_m=pos_knots,
+            mounting=Rotation.identity(), mount_info=None, phase_s=phase_s, ppm=ppm, segment="table",
+            site_m=_board_position(idx).tolist(), normal=None,
         )
-        errors.update({
-            "gyr_bias_final_rad_s": out.pop("gyr_bias_final_rad_s"),
-            "clock_ppm": ppm,
-            "clock_phase_s": phase_s,
-            "effective_rate_hz": rate_hz * (1.0 + ppm * 1e-6),
-            "mounting": None,
-        })
-        sensors[role] = {
-            **out,
-            "device": {
-                "device_id": f"sim-{role}-{seed}",
-                "rate_hz": rate_hz,
-                "imu": "simulated LSM6DS3TR-C",
-                "acc_range_m_s2": ACC_RANGE_M_S2,
-                "gyr_range_rad_s": GYR_RANGE_RAD_S,
-                "mag_range_ut": MAG_RANGE_UT if mag else None,
-                "has_mag": mag,
-            },
-            "errors": errors,
-            "mounting_wxyz": [1.0, 0.0, 0.0, 0.0],
-            "segment": "table",
-            "site_m": _board_position(idx).tolist(),
-            "skin_normal": None,
-        }
     parameters = {
         "scenario": scenario,
         "seed": seed,
@@ -866,4 +797,52 @@ def _simulate_table(scenario: str, seed: int, rate_hz: float, mag: bool, loss: f
         "segments": segments,
         "events": [(round(t, 6), kind, label, dict(data)) for t, kind, label, data in sorted(events, key=lambda e: e[0])],
         "parameters": parameters,
+    }
+
+
+def _board(
+    *, seed, idx, role, rate_hz, ideal, mag, loss, field, knots, end_s, segment_spline, position_knots_m,
+    mounting, mount_info, phase_s, ppm, segment, site_m, normal,
+) -> dict:
+    """One sensor board: draw its errors, synthesize its samples, describe it."""
+    errors = draw_errors(_rng(seed, _STREAM_ERRORS, idx), rate_hz, ideal, mag)
+    out = synthesize_sensor(
+        role=role,
+        knots_s=knots,
+        segment_spline=segment_spline,
+        position_knots_m=position_knots_m,
+        mounting=mounting,
+        rate_hz=rate_hz,
+        phase_s=phase_s,
+        ppm=ppm,
+        end_s=end_s,
+        errors=errors,
+        mag_field=field if mag else None,
+        noise_rng=_rng(seed, _STREAM_NOISE, idx),
+        loss=0.0 if ideal else loss,
+        loss_rng=_rng(seed, _STREAM_LOSS, idx),
+    )
+    errors.update({
+        "gyr_bias_final_rad_s": out.pop("gyr_bias_final_rad_s"),
+        "clock_ppm": ppm,
+        "clock_phase_s": phase_s,
+        "effective_rate_hz": rate_hz * (1.0 + ppm * 1e-6),
+        "mounting": mount_info,
+    })
+    return {
+        **out,
+        "device": {
+            "device_id": f"sim-{role}-{seed}",
+            "rate_hz": rate_hz,
+            "imu": "simulated LSM6DS3TR-C",
+            "acc_range_m_s2": ACC_RANGE_M_S2,
+            "gyr_range_rad_s": GYR_RANGE_RAD_S,
+            "mag_range_ut": MAG_RANGE_UT if mag else None,
+            "has_mag": mag,
+        },
+        "errors": errors,
+        "mounting_wxyz": mounting.as_quat(canonical=True, scalar_first=True).tolist(),
+        "segment": segment,
+        "site_m": site_m,
+        "skin_normal": normal,
     }
