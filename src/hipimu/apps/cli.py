@@ -314,6 +314,7 @@ def cmd_angles(args: argparse.Namespace) -> int:
     from hipimu.core.pipeline import PipelineOptions, angle_table_deg, process_session
     from hipimu.storage.angles_csv import write_angles_csv
     from hipimu.storage.recording import load_session, store_result
+    from hipimu.storage.sensor_calibration_files import load_sensor_calibrations
 
     outputs = [args.output] + ([args.orientations] if args.orientations else [])
     _refuse_existing(outputs, args.force, inputs=[args.session])
@@ -322,7 +323,7 @@ def cmd_angles(args: argparse.Namespace) -> int:
     progress = _Progress(enabled=sys.stderr.isatty())
     progress("loading")
     session = load_session(args.session)
-    cals = _sensor_calibrations(session, args.calibration_dir)
+    cals = load_sensor_calibrations([d.device_id for d in session.devices.values()], args.calibration_dir)
     options = PipelineOptions(
         use_mag=args.mag, method=args.filter, rate_hz=args.rate, static=args.static, functional=args.functional, use_zero_events=not args.no_zero
     )
@@ -351,20 +352,6 @@ def cmd_angles(args: argparse.Namespace) -> int:
     for note in cal.notes:
         print(f"note: {note}")
     return 0
-
-
-def _sensor_calibrations(session, folder: Path) -> dict:
-    """Per-device sensor calibration files found for the session's devices."""
-    try:
-        from hipimu.storage.sensor_calibration_files import load_sensor_calibration
-    except ImportError:  # pragma: no cover - during development only
-        return {}
-    out = {}
-    for dev in session.devices.values():
-        cal = load_sensor_calibration(dev.device_id, folder)
-        if cal is not None:
-            out[dev.device_id] = cal
-    return out
 
 
 class _Progress:

@@ -164,12 +164,17 @@ def _windows_from_events(events: list[Event], roles: list[str]) -> CalibrationWi
     return CalibrationWindows(spans["stand"], {r: spans[_PHASE_OF_ROLE[r]] for r in roles}, "events")
 
 
+def _steps(r: Rotation, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Body-frame rotation vectors (rad) between consecutive orientations and
+    the intervals (s, never zero): ``rotvec / dt`` is the angular velocity in
+    the sensor frame, with the filter's bias estimate already removed."""
+    return (r[:-1].inv() * r[1:]).as_rotvec(), np.maximum(np.diff(t), 1e-9)
+
+
 def _rate_deg_s(o: Orientation, grid: np.ndarray) -> np.ndarray:
     """Angular speed of a sensor (deg/s) on ``grid``, from its orientation."""
-    r = o.rotation()
-    dt = np.diff(o.time_s)
-    w = np.degrees(np.linalg.norm((r[:-1].inv() * r[1:]).as_rotvec(), axis=1) / np.maximum(dt, 1e-9))
-    return np.interp(grid, o.time_s[1:], w)
+    rv, dt = _steps(o.rotation(), o.time_s)
+    return np.interp(grid, o.time_s[1:], np.degrees(np.linalg.norm(rv, axis=1) / dt))
 
 
 def _smooth(x: np.ndarray, n: int) -> np.ndarray:
@@ -277,11 +282,9 @@ def _functional_axis(o: Orientation, w: tuple[float, float], sign_of_first_move:
     idx = np.flatnonzero(m)
     if idx.size < 20:
         raise CalibrationError(f"{o.role}: too few samples in the functional window {w[0]:.1f}-{w[1]:.1f} s")
-    r = o.rotation()
-    # body-frame angular velocity from the filtered orientation (bias removed by the filter)
-    dt = np.diff(o.time_s[idx[0] : idx[-1] + 1])
-    rv = (r[idx[0] : idx[-1]].inv() * r[idx[0] + 1 : idx[-1] + 1]).as_rotvec()
-    omega = rv / np.maximum(dt, 1e-9)[:, None]
+    span = slice(idx[0], idx[-1] + 1)
+    rv, dt = _steps(o.rotation()[span], o.time_s[span])
+    omega = rv / dt[:, None]
     u, s, vt = np.linalg.svd(omega, full_matrices=False)
     axis = vt[0]
     planarity = float(np.degrees(np.arctan2(s[1], s[0])))
@@ -310,7 +313,8 @@ def calibrate(orientations: dict[str, Orientation], windows: CalibrationWindows)
         if ms.sum() < 20:
             raise CalibrationError(f"too few {r} samples in the standing window {windows.static[0]:.1f}-{windows.static[1]:.1f} s")
         r_static = o.rotation()[ms]
-        rate = np.degrees(np.linalg.norm((r_static[:-1].inv() * r_static[1:]).as_rotvec(), axis=1) / np.maximum(np.diff(o.time_s[ms]), 1e-9))
+        rv, dt = _steps(r_static, o.time_s[ms])
+        rate = np.degrees(np.linalg.norm(rv, axis=1) / dt)
         if np.mean(rate) > MAX_STILL_RATE_DEG_S:
             raise CalibrationError(f"the subject was not still during the standing phase ({r} turned {np.mean(rate):.0f} deg/s on average): stand still for 3 s")
         y_s = r_static.inv().apply(UP).mean(axis=0)

@@ -109,11 +109,11 @@ def compute_angles(
     """Hip angles of every instrumented thigh and pelvis angles on a common grid."""
     roles = [r for r in ROLES if r in orientations and r in calibration.segments]
     grid = common_grid({r: orientations[r] for r in roles}, rate_hz)
-    seg_local = {
-        r: _sensor_on_grid(orientations[r], grid) * calibration.segments[r].segment_in_sensor for r in roles
-    }  # segment in the sensor's own world
+    sensor_local = {r: _sensor_on_grid(orientations[r], grid) for r in roles}  # in the sensor's own world
+    seg_local = {r: sensor_local[r] * calibration.segments[r].segment_in_sensor for r in roles}
     anchors = [HeadingAnchor(calibration.windows.static[0], r, calibration.segments[r].heading_offset_rad, "standing calibration") for r in roles]
-    pelvis = _yaw(_offsets_on_grid(grid, anchors, "pelvis")) * seg_local["pelvis"]
+    pelvis_yaw = _yaw(_offsets_on_grid(grid, anchors, "pelvis"))  # zero events only re-align thighs
+    pelvis = pelvis_yaw * seg_local["pelvis"]
     sides = [s for s in SIDES if f"thigh_{s}" in roles]
     if use_zero_events and events:
         for ev in sorted((e for e in events if e.kind == "zero"), key=lambda e: e.time_s):
@@ -122,12 +122,12 @@ def compute_angles(
                 if anchor is not None:
                     anchors.append(anchor)
     hip = {}
-    sensor_world = {"pelvis": _yaw(_offsets_on_grid(grid, anchors, "pelvis")) * _sensor_on_grid(orientations["pelvis"], grid)}
+    sensor_world = {"pelvis": pelvis_yaw * sensor_local["pelvis"]}
     for side in sides:
         role = f"thigh_{side}"
         yaw = _yaw(_offsets_on_grid(grid, anchors, role))
         femur = yaw * seg_local[role]
-        sensor_world[role] = yaw * _sensor_on_grid(orientations[role], grid)
+        sensor_world[role] = yaw * sensor_local[role]
         hip[side] = hip_angles_rad(pelvis, femur, side)
     q = quality(grid, {r: orientations[r] for r in roles}, anchors, use_mag=use_mag)
     return Angles(grid, hip, pelvis_angles_rad(pelvis, calibration.reference_pelvis), anchors, q, sensor_world)

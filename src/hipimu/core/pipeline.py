@@ -18,16 +18,11 @@ from hipimu.core.kinematics import Angles, compute_angles
 from hipimu.core.model import SampleBlock, Session
 from hipimu.core.orientation import FILTERS, Orientation, estimate_orientation
 
-__all__ = ["PipelineOptions", "PipelineResult", "process_session", "angle_table_deg", "DEFAULT_VQF_PARAMS"]
+__all__ = ["PipelineOptions", "PipelineResult", "process_session", "angle_table_deg"]
 
 
 class _SensorCalibration(Protocol):  # hipimu.core.sensor_calibration.SensorCalibration
     def apply(self, block: SampleBlock) -> SampleBlock: ...
-
-
-#: VQF settings for body-worn sensors (see docs/calibration.md, "drift"): measured
-#: with bench/accuracy.py.
-DEFAULT_VQF_PARAMS: dict[str, Any] = {}
 
 
 @dataclass
@@ -37,7 +32,9 @@ class PipelineOptions:
     ``use_mag``: 9D fusion (needs magnetometers); ``method``: orientation filter;
     ``rate_hz``: output grid; ``static``/``functional``: calibration windows in
     seconds (both or neither; default: from events, else detected);
-    ``use_zero_events``: re-align headings at ``zero`` events.
+    ``use_zero_events``: re-align headings at ``zero`` events;
+    ``filter_params``: passed to the filter (None: its defaults -- for VQF the
+    defaults measured best with bench/accuracy.py, see the README).
     """
 
     use_mag: bool = False
@@ -87,8 +84,7 @@ def process_session(
         if opt.use_mag and blk.mag_ut is None:
             raise CalibrationError(f"9D fusion asked for, but the {r} sensor has no magnetometer")
         rate = dev.rate_hz if dev is not None else 1.0 / float(np.median(np.diff(blk.time_s)))
-        params = opt.filter_params if opt.filter_params is not None else (DEFAULT_VQF_PARAMS if opt.method == "vqf" else None)
-        orientations[r] = estimate_orientation(blk, rate, use_mag=opt.use_mag, method=opt.method, params=params)
+        orientations[r] = estimate_orientation(blk, rate, use_mag=opt.use_mag, method=opt.method, params=opt.filter_params)
     windows = find_windows(orientations, session.events, static=opt.static, functional=opt.functional)
     cal = calibrate(orientations, windows)
     angles = compute_angles(

@@ -623,11 +623,7 @@ def simulate(
         "total_duration_s": end_s,
         "description": SCENARIOS[scenario],
         "body": body.to_dict(),
-        "noise_model": noise_model(),
-        "mag_field": field.to_dict() if mag else None,
-        "truth_rate_hz": TRUTH_RATE_HZ,
-        "knot_rate_hz": KNOT_RATE_HZ,
-        "transition_profile": "septic smoothstep (C3)",
+        **_model_parameters(field, mag),
     }
     return {
         "sensors": sensors,
@@ -785,11 +781,7 @@ def _simulate_table(scenario: str, seed: int, rate_hz: float, mag: bool, loss: f
             "turn_s": SIX_POSE_TURN_S if scenario == "sensor_six_pose" else None,
             "truth": "no body: the angle columns are all zero",
         },
-        "noise_model": noise_model(),
-        "mag_field": field.to_dict() if mag else None,
-        "truth_rate_hz": TRUTH_RATE_HZ,
-        "knot_rate_hz": KNOT_RATE_HZ,
-        "transition_profile": "septic smoothstep (C3)",
+        **_model_parameters(field, mag),
     }
     return {
         "sensors": sensors,
@@ -845,4 +837,15 @@ def _board(
         "segment": segment,
         "site_m": site_m,
         "skin_normal": normal,
+    }
+
+
+def _model_parameters(field: MagField, mag: bool) -> dict:
+    """The parts of ``parameters`` every scenario shares: the sensor and signal model."""
+    return {
+        "noise_model": noise_model(),
+        "mag_field": field.to_dict() if mag else None,
+        "truth_rate_hz": TRUTH_RATE_HZ,
+        "knot_rate_hz": KNOT_RATE_HZ,
+        "transition_profile": "septic smoothstep (C3)",
     }
