@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.spatial.transform import Rotation
+from scipy.spatial.transform import Rotation, Slerp
 
 from hipimu.core.conventions import ROLES
 from hipimu.core.model import Event
@@ -273,17 +273,13 @@ def heading_about_vertical(v_world: np.ndarray) -> float:
     return float(np.arctan2(-v_world[..., 2], v_world[..., 0]))
 
 
-def _functional_axis(o: Orientation, w: tuple[float, float], sign_of_first_move: float) -> tuple[np.ndarray, float, float]:
-    """Principal angular-velocity axis (sensor frame) in window ``w``, signed so
-    that the movement's main excursion is ``sign_of_first_move`` about it.
+def _functional_axis(rot: Rotation, time_s: np.ndarray, sign_of_first_move: float) -> tuple[np.ndarray, float, float]:
+    """Principal angular-velocity axis (sensor frame) of the orientations
+    ``rot`` at ``time_s``, signed so that the movement's main excursion is
+    ``sign_of_first_move`` about it.
 
     Returns (unit axis, planarity deg, excursion deg)."""
-    m = _between(o, w)
-    idx = np.flatnonzero(m)
-    if idx.size < 20:
-        raise CalibrationError(f"{o.role}: too few samples in the functional window {w[0]:.1f}-{w[1]:.1f} s")
-    span = slice(idx[0], idx[-1] + 1)
-    rv, dt = _steps(o.rotation()[span], o.time_s[span])
+    rv, dt = _steps(rot, time_s)
     omega = rv / dt[:, None]
     u, s, vt = np.linalg.svd(omega, full_matrices=False)
     axis = vt[0]
@@ -294,6 +290,30 @@ def _functional_axis(o: Orientation, w: tuple[float, float], sign_of_first_move:
     if np.sign(theta[k]) != sign_of_first_move:
         axis = -axis
     return axis, planarity, excursion
+
+
+def _window_span(o: Orientation, w: tuple[float, float]) -> slice:
+    idx = np.flatnonzero(_between(o, w))
+    if idx.size < 20:
+        raise CalibrationError(f"{o.role}: too few samples in the functional window {w[0]:.1f}-{w[1]:.1f} s")
+    return slice(idx[0], idx[-1] + 1)
+
+
+def _relative_to_pelvis(thigh: Orientation, pelvis: Orientation, span: slice, yaw_rad: float) -> Rotation:
+    """The thigh sensor's orientation relative to the pelvis sensor over
+    ``span`` (thigh samples), the thigh's world turned by ``yaw_rad`` about the
+    vertical into the pelvis sensor's world."""
+    t = np.clip(thigh.time_s[span], pelvis.time_s[0], pelvis.time_s[-1])
+    p = Slerp(pelvis.time_s, pelvis.rotation())(t)
+    yaw = Rotation.from_rotvec(yaw_rad * UP)
+    return p.inv() * yaw * thigh.rotation()[span]
+
+
+def _segment_in_sensor(y_s: np.ndarray, a: np.ndarray) -> Rotation:
+    """Segment frame with Y = ``y_s`` and Z = the part of ``a`` perpendicular to it."""
+    z_s = a - (a @ y_s) * y_s
+    z_s /= np.linalg.norm(z_s)
+    return Rotation.from_matrix(np.column_stack([np.cross(y_s, z_s), y_s, z_s]))
 
 
 def calibrate(orientations: dict[str, Orientation], windows: CalibrationWindows) -> AnatomicalCalibration:
@@ -307,12 +327,13 @@ def calibrate(orientations: dict[str, Orientation], windows: CalibrationWindows)
     segments: dict[str, SegmentCalibration] = {}
     seg_world_static: dict[str, Rotation] = {}
     worst_tilt = 0.0
+    r_statics: dict[str, Rotation] = {}
     for r in roles:
         o = orientations[r]
         ms = _between(o, windows.static)
         if ms.sum() < 20:
             raise CalibrationError(f"too few {r} samples in the standing window {windows.static[0]:.1f}-{windows.static[1]:.1f} s")
-        r_static = o.rotation()[ms]
+        r_static = r_statics[r] = o.rotation()[ms]
         rv, dt = _steps(r_static, o.time_s[ms])
         rate = np.degrees(np.linalg.norm(rv, axis=1) / dt)
         if np.mean(rate) > MAX_STILL_RATE_DEG_S:
@@ -321,7 +342,8 @@ def calibrate(orientations: dict[str, Orientation], windows: CalibrationWindows)
         y_s /= np.linalg.norm(y_s)
         # a hinge tips the pelvis forward: a negative turn about +Z; a knee lift flexes the hip: positive
         sign = -1.0 if r == "pelvis" else 1.0
-        a, planarity, excursion = _functional_axis(o, windows.functional[r], sign)
+        span = _window_span(o, windows.functional[r])
+        a, planarity, excursion = _functional_axis(o.rotation()[span], o.time_s[span], sign)
         if excursion < MIN_EXCURSION_DEG:
             what = "hip hinges" if r == "pelvis" else f"{ROLES[r].side} knee lifts"
             raise CalibrationError(f"too little motion in the {what}: {r} turned {excursion:.0f} deg, needs >= {MIN_EXCURSION_DEG:.0f}; repeat them slower and larger")
@@ -332,22 +354,39 @@ def calibrate(orientations: dict[str, Orientation], windows: CalibrationWindows)
                 + ("bow straight forward from the hips" if r == "pelvis" else "lift the knee straight forward")
             )
         worst_tilt = max(worst_tilt, tilt, planarity)
-        z_s = a - (a @ y_s) * y_s
-        z_s /= np.linalg.norm(z_s)
-        x_s = np.cross(y_s, z_s)
-        seg_in_sensor = Rotation.from_matrix(np.column_stack([x_s, y_s, z_s]))
+        seg_in_sensor = _segment_in_sensor(y_s, a)
         seg_world_static[r] = (r_static * seg_in_sensor).mean()
         segments[r] = SegmentCalibration(r, seg_in_sensor, 0.0, tilt, planarity, excursion)
-    # headings: every segment points like the pelvis while standing
-    pelvis_heading = heading_about_vertical(seg_world_static["pelvis"].apply([1.0, 0.0, 0.0]))
+    _align_headings(segments, seg_world_static)
+    # Second pass: a knee lift also tips the pelvis a little (posterior tilt,
+    # obliquity); the hip's flexion axis is the thigh's turn relative to the
+    # pelvis, which needs the headings of the first pass (their error only
+    # turns the small pelvic part, a second-order effect).
     for r in roles:
-        h = heading_about_vertical(seg_world_static[r].apply([1.0, 0.0, 0.0]))
-        segments[r].heading_offset_rad = float(np.angle(np.exp(1j * (pelvis_heading - h))))
+        if r == "pelvis":
+            continue
+        o = orientations[r]
+        span = _window_span(o, windows.functional[r])
+        yaw = segments[r].heading_offset_rad - segments["pelvis"].heading_offset_rad
+        rel = _relative_to_pelvis(o, orientations["pelvis"], span, yaw)
+        a, _, _ = _functional_axis(rel, o.time_s[span], 1.0)
+        seg = segments[r]
+        seg.segment_in_sensor = _segment_in_sensor(seg.segment_in_sensor.apply(UP), a)
+        seg_world_static[r] = (r_statics[r] * seg.segment_in_sensor).mean()
+    _align_headings(segments, seg_world_static)
     reference = seg_world_static["pelvis"]
     grade = "A" if worst_tilt < 3 else "B" if worst_tilt < 6 else "C"
     if grade != "A":
         notes.append(f"axes up to {worst_tilt:.1f} deg from ideal")
     return AnatomicalCalibration(segments, reference, windows, grade, notes)
+
+
+def _align_headings(segments: dict[str, SegmentCalibration], seg_world_static: dict[str, Rotation]) -> None:
+    """Every segment points like the pelvis while standing: set the heading offsets."""
+    pelvis_heading = heading_about_vertical(seg_world_static["pelvis"].apply([1.0, 0.0, 0.0]))
+    for r, seg in segments.items():
+        h = heading_about_vertical(seg_world_static[r].apply([1.0, 0.0, 0.0]))
+        seg.heading_offset_rad = float(np.angle(np.exp(1j * (pelvis_heading - h))))
 
 
 def _excursion_deg(o: Orientation, w: tuple[float, float]) -> float:

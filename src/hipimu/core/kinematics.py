@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize_scalar
+from scipy.optimize import minimize
 from scipy.spatial.transform import Rotation, Slerp
 
 from hipimu.core.calibration import AnatomicalCalibration
@@ -32,6 +32,10 @@ __all__ = ["Angles", "HeadingAnchor", "compute_angles", "common_grid", "quality"
 #: How long after a zero event the neutral posture is held and averaged (s).
 ZERO_HOLD_S = 1.0
 
+#: Weight (per rad^2 of axial turn, against the mean squared angles in rad^2)
+#: that keeps a zero event's axial turn at zero where it is not observable.
+ZERO_AXIAL_PRIOR = 1e-3
+
 #: Quality model. Without a magnetometer the relative heading of two sensors
 #: drifts with the residual gyro bias about the vertical; its uncertainty grows
 #: from the last alignment at about this rate (deg/s), and the quality reaches
@@ -43,12 +47,15 @@ QUALITY_ZERO_AT_DEG = 5.0
 
 @dataclass
 class HeadingAnchor:
-    """From ``time_s`` on, ``role``'s heading offset is ``offset_rad`` (``source``: why)."""
+    """From ``time_s`` on, ``role``'s heading offset is ``offset_rad`` and its
+    segment frame is turned by ``axial_rad`` about the segment's own long axis
+    (Y) beyond the anatomical calibration (``source``: why)."""
 
     time_s: float
     role: str
     offset_rad: float
     source: str
+    axial_rad: float = 0.0
 
 
 @dataclass
@@ -88,12 +95,16 @@ def _yaw(angle_rad: np.ndarray | float) -> Rotation:
     return Rotation.from_rotvec(a[:, None] * np.array([0.0, 1.0, 0.0]))
 
 
-def _offsets_on_grid(grid: np.ndarray, anchors: list[HeadingAnchor], role: str) -> np.ndarray:
-    """Piecewise-constant heading offset of ``role`` on the grid."""
+def _axial(angle_rad: np.ndarray | float) -> Rotation:
+    return _yaw(angle_rad)  # about the segment's own Y when applied on the right
+
+
+def _offsets_on_grid(grid: np.ndarray, anchors: list[HeadingAnchor], role: str, what: str = "offset_rad") -> np.ndarray:
+    """Piecewise-constant heading offset (or ``axial_rad``) of ``role`` on the grid."""
     own = sorted((a for a in anchors if a.role == role), key=lambda a: a.time_s)
-    out = np.full(grid.shape, own[0].offset_rad)
+    out = np.full(grid.shape, getattr(own[0], what))
     for a in own[1:]:
-        out[grid >= a.time_s] = a.offset_rad
+        out[grid >= a.time_s] = getattr(a, what)
     return out
 
 
@@ -126,7 +137,7 @@ def compute_angles(
     for side in sides:
         role = f"thigh_{side}"
         yaw = _yaw(_offsets_on_grid(grid, anchors, role))
-        femur = yaw * seg_local[role]
+        femur = yaw * seg_local[role] * _axial(_offsets_on_grid(grid, anchors, role, "axial_rad"))
         sensor_world[role] = yaw * sensor_local[role]
         hip[side] = hip_angles_rad(pelvis, femur, side)
     q = quality(grid, {r: orientations[r] for r in roles}, anchors, use_mag=use_mag)
@@ -160,18 +171,26 @@ def quality(grid: np.ndarray, orientations: dict[str, Orientation], anchors: lis
 
 
 def _zero_anchor(grid: np.ndarray, pelvis: Rotation, femur_local: Rotation, side: str, t_zero: float) -> HeadingAnchor | None:
-    """The heading offset that makes adduction and rotation zero during the hold."""
+    """The heading offset and axial turn that make adduction and rotation zero
+    during the hold.
+
+    Two unknowns, two angles: the turn about the vertical and the turn about
+    the femur's long axis. With the femur far from vertical (seated, prone)
+    they move adduction and rotation independently and both are found; with
+    the femur upright both move rotation only, and a weak prior keeps the
+    axial turn at zero (the heading takes it all)."""
     m = (grid >= t_zero) & (grid <= t_zero + ZERO_HOLD_S)
     if m.sum() < 3:
         return None
     p, f = pelvis[m], femur_local[m]
 
-    def cost(delta: float) -> float:
-        a = hip_angles_rad(p, _yaw(delta) * f, side)
-        return float(np.mean(a[:, 1] ** 2 + a[:, 2] ** 2))
+    def cost(x: np.ndarray) -> float:
+        a = hip_angles_rad(p, _yaw(x[0]) * f * _axial(x[1]), side)
+        return float(np.mean(a[:, 1] ** 2 + a[:, 2] ** 2) + ZERO_AXIAL_PRIOR * x[1] ** 2)
 
-    # coarse scan (the cost can have a second, mirrored minimum), then refine
+    # coarse heading scan (the cost can have a second, mirrored minimum), then refine both
     deltas = np.radians(np.arange(-180.0, 180.0, 5.0))
-    best = deltas[int(np.argmin([cost(d) for d in deltas]))]
-    res = minimize_scalar(cost, bounds=(best - np.radians(5), best + np.radians(5)), method="bounded")
-    return HeadingAnchor(float(t_zero), f"thigh_{side}", float(res.x), "zero event")
+    best = deltas[int(np.argmin([cost(np.array([d, 0.0])) for d in deltas]))]
+    res = minimize(cost, np.array([best, 0.0]), method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-12})
+    delta, axial = (float(v) for v in res.x)
+    return HeadingAnchor(float(t_zero), f"thigh_{side}", float(np.angle(np.exp(1j * delta))), "zero event", axial)
