@@ -76,6 +76,7 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--mag", action="store_true", help="also run 9D")
     ap.add_argument("--no-zero", action="store_true", help="do not use zero events")
+    ap.add_argument("--no-stance", action="store_true", help="no heading re-alignment at still standing in free movement")
     ap.add_argument("--no-sensor-cal", action="store_true", help="skip the per-device sensor calibration")
     ap.add_argument("--scenarios", nargs="*", default=list(SCENARIOS))
     ap.add_argument("--vqf", nargs="*", default=[], metavar="NAME=VALUE", help="VQF parameters, e.g. restBiasEstEnabled=0")
@@ -88,7 +89,7 @@ def main() -> int:
     for scen in args.scenarios:
         kwargs = SCENARIOS[scen]
         for mag in modes:
-            opts = PipelineOptions(use_mag=mag, use_zero_events=not args.no_zero, filter_params=vqf_params)
+            opts = PipelineOptions(use_mag=mag, use_zero_events=not args.no_zero, use_stance=not args.no_stance, filter_params=vqf_params)
             t0 = time.perf_counter()
             rows = [run(scen, kwargs, seed, mag, opts, not args.no_sensor_cal) for seed in range(1, args.seeds + 1)]
             dt = (time.perf_counter() - t0) / len(rows)

@@ -12,6 +12,7 @@ import asyncio
 import json
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -184,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--orientations", type=Path, metavar="CSV", help="also write each sensor's orientation quaternions (w,x,y,z) here")
     sp.add_argument("--calibration-dir", type=Path, default=Path("calibration"), metavar="DIR", help="where per-device sensor calibration files are looked up")
     sp.add_argument("--no-zero", action="store_true", help="ignore zero events (no heading re-alignment)")
+    sp.add_argument("--no-stance", action="store_true", help="no heading re-alignment at still upright standing in free recordings")
     sp.add_argument("-f", "--force", action="store_true", help="replace existing output files")
 
     # calibrate-sensor ---------------------------------------------------
@@ -325,7 +327,8 @@ def cmd_angles(args: argparse.Namespace) -> int:
     session = load_session(args.session)
     cals = load_sensor_calibrations([d.device_id for d in session.devices.values()], args.calibration_dir)
     options = PipelineOptions(
-        use_mag=args.mag, method=args.filter, rate_hz=args.rate, static=args.static, functional=args.functional, use_zero_events=not args.no_zero
+        use_mag=args.mag, method=args.filter, rate_hz=args.rate, static=args.static, functional=args.functional,
+        use_zero_events=not args.no_zero, use_stance=not args.no_stance,
     )
     progress("fusing and calibrating")
     result = process_session(session, options, cals)
@@ -349,6 +352,9 @@ def cmd_angles(args: argparse.Namespace) -> int:
         f"{len(q)} rows at {args.rate:g} Hz -> {args.output}; quality >= 0.5 for {100 * np.mean(q >= 0.5):.0f} % of the time"
         + (f"; sensor calibration applied: {', '.join(result.sensor_calibration_applied)}" if result.sensor_calibration_applied else "")
     )
+    kinds = Counter(a.source for a in result.angles.anchors if a.source != "standing calibration")
+    if kinds:
+        print("heading re-aligned at: " + ", ".join(f"{n} x {k}" for k, n in sorted(kinds.items())))
     for note in cal.notes:
         print(f"note: {note}")
     return 0

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize
+from scipy.optimize import minimize, minimize_scalar
 from scipy.spatial.transform import Rotation, Slerp
 
 from hipimu.core.calibration import AnatomicalCalibration
@@ -32,6 +32,17 @@ __all__ = ["Angles", "HeadingAnchor", "compute_angles", "common_grid", "quality"
 #: How long after a zero event the neutral posture is held and averaged (s).
 ZERO_HOLD_S = 1.0
 
+#: Still upright standing (free movement only): every sensor turning slower
+#: than this (deg/s, 0.5 s average) for at least STANCE_MIN_S, each femur
+#: within STANCE_MAX_FEMUR_TILT_DEG of vertical, pelvic tilt and obliquity
+#: within STANCE_MAX_PELVIS_DEG of the standing calibration.
+STANCE_MAX_RATE_DEG_S = 5.0
+STANCE_MIN_S = 1.0
+STANCE_MAX_FEMUR_TILT_DEG = 15.0
+STANCE_MAX_PELVIS_DEG = 10.0
+#: A long stance re-aligns every this many seconds (the drift goes on).
+STANCE_CHUNK_S = 5.0
+
 #: Weight (per rad^2 of axial turn, against the mean squared angles in rad^2)
 #: that keeps a zero event's axial turn at zero where it is not observable.
 ZERO_AXIAL_PRIOR = 1e-3
@@ -43,6 +54,11 @@ ZERO_AXIAL_PRIOR = 1e-3
 HEADING_DRIFT_DEG_S_6D = 0.02
 HEADING_DRIFT_DEG_S_9D = 0.002
 QUALITY_ZERO_AT_DEG = 5.0
+#: ... and by this fraction of every turn about the vertical (gyro scale and
+#: axis errors differ between sensors; ~0.5 % for MEMS gyros after a bias-only
+#: sensor calibration). With a magnetometer the heading is observed.
+TURN_ERROR_FRACTION = 0.005
+TURN_ERROR_FRACTION_9D = 0.0
 
 
 @dataclass
@@ -116,8 +132,12 @@ def compute_angles(
     events: list[Event] | None = None,
     use_zero_events: bool = True,
     use_mag: bool = False,
+    stance_windows: list[tuple[float, float]] | None = None,
 ) -> Angles:
-    """Hip angles of every instrumented thigh and pelvis angles on a common grid."""
+    """Hip angles of every instrumented thigh and pelvis angles on a common grid.
+
+    ``stance_windows``: spans (s) of free movement in which still upright
+    standing re-aligns the thighs' headings (:func:`_stance_anchors`)."""
     roles = [r for r in ROLES if r in orientations and r in calibration.segments]
     grid = common_grid({r: orientations[r] for r in roles}, rate_hz)
     sensor_local = {r: _sensor_on_grid(orientations[r], grid) for r in roles}  # in the sensor's own world
@@ -132,6 +152,8 @@ def compute_angles(
                 anchor = _zero_anchor(grid, pelvis, seg_local[f"thigh_{side}"], side, ev.time_s)
                 if anchor is not None:
                     anchors.append(anchor)
+    if stance_windows:
+        anchors += _stance_anchors(grid, pelvis, seg_local, sides, anchors, calibration, stance_windows)
     hip = {}
     sensor_world = {"pelvis": pelvis_yaw * sensor_local["pelvis"]}
     for side in sides:
@@ -140,34 +162,130 @@ def compute_angles(
         femur = yaw * seg_local[role] * _axial(_offsets_on_grid(grid, anchors, role, "axial_rad"))
         sensor_world[role] = yaw * sensor_local[role]
         hip[side] = hip_angles_rad(pelvis, femur, side)
-    q = quality(grid, {r: orientations[r] for r in roles}, anchors, use_mag=use_mag)
+    turned = {r: _turned_deg(sensor_local[r], grid) for r in roles}
+    q = quality(grid, {r: orientations[r] for r in roles}, anchors, use_mag=use_mag, turned_deg=turned)
     return Angles(grid, hip, pelvis_angles_rad(pelvis, calibration.reference_pelvis), anchors, q, sensor_world)
 
 
-def quality(grid: np.ndarray, orientations: dict[str, Orientation], anchors: list[HeadingAnchor], *, use_mag: bool) -> np.ndarray:
+def quality(
+    grid: np.ndarray,
+    orientations: dict[str, Orientation],
+    anchors: list[HeadingAnchor],
+    *,
+    use_mag: bool,
+    turned_deg: dict[str, np.ndarray] | None = None,
+) -> np.ndarray:
     """Per-instant quality of the hip angles, 0 (unreliable) .. 1.
 
-    The product of:
+    ``1 - (expected relative-heading error) / 5 deg`` (5 deg: the clinical
+    minimal detectable change), times 0 where a sensor's samples were lost
+    (filled over a gap). Hip rotation (femur upright) or adduction (femur
+    horizontal) depend directly on the relative heading of pelvis and thigh,
+    which without a magnetometer is not observed and only integrated. Its
+    expected error since the thigh's last alignment (standing calibration,
+    zero event, still standing) grows
 
-    * heading: 1 - (expected relative-heading error) / 5 deg, the expected
-      error growing linearly with the time since the thigh's last heading
-      alignment (standing calibration or zero event), faster without a
-      magnetometer; hip rotation (femur upright) or adduction (femur
-      horizontal) depend directly on that heading;
-    * data: 0 where a sensor's samples were lost (filled over a gap).
+    * with time: gyro bias about the vertical, ``HEADING_DRIFT_DEG_S_*``;
+    * with turning: gyro scale and axis errors differ between sensors, so a
+      whole-body turn of 180 deg leaves them ~``TURN_ERROR_FRACTION`` x 180
+      deg apart; ``turned_deg``: role -> cumulative turn about the vertical
+      (deg) of the segment on the grid.
     """
     drift = HEADING_DRIFT_DEG_S_9D if use_mag else HEADING_DRIFT_DEG_S_6D
+    turn_frac = TURN_ERROR_FRACTION_9D if use_mag else TURN_ERROR_FRACTION
     q = np.ones_like(grid)
     thighs = [r for r in orientations if r != "pelvis"]
     for r in thighs:
         times = np.array(sorted(a.time_s for a in anchors if a.role == r))
         idx = np.searchsorted(times, grid, side="right") - 1
+        start = np.clip(np.searchsorted(grid, times[np.clip(idx, 0, None)]), 0, len(grid) - 1)
         since = np.where(idx >= 0, grid - times[np.clip(idx, 0, None)], np.inf)
-        q = np.minimum(q, np.clip(1.0 - drift * since / QUALITY_ZERO_AT_DEG, 0.0, 1.0))
+        err = drift * since
+        if turned_deg is not None:
+            turned = np.maximum(turned_deg[r] - turned_deg[r][start], turned_deg["pelvis"] - turned_deg["pelvis"][start])
+            err = err + turn_frac * turned
+        q = np.minimum(q, np.clip(1.0 - err / QUALITY_ZERO_AT_DEG, 0.0, 1.0))
     for o in orientations.values():
         filled = np.interp(grid, o.time_s, o.filled.astype(np.float64)) > 0
         q[filled] = 0.0
     return q
+
+
+def _turned_deg(r: Rotation, grid: np.ndarray) -> np.ndarray:
+    """Cumulative turn about the world vertical (deg), from the world-frame
+    angular velocity's vertical part."""
+    step = (r[1:] * r[:-1].inv()).as_rotvec()  # world frame
+    return np.degrees(np.concatenate([[0.0], np.cumsum(np.abs(step[:, 1]))]))
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) index runs where ``mask`` is true."""
+    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
+
+
+def _speed_deg_s(r: Rotation, grid: np.ndarray) -> np.ndarray:
+    """Angular speed on the grid (deg/s), averaged over 0.5 s."""
+    w = np.degrees(np.linalg.norm((r[:-1].inv() * r[1:]).as_rotvec(), axis=1)) / np.diff(grid)
+    w = np.concatenate([w[:1], w])
+    n = max(1, int(round(0.5 / float(np.median(np.diff(grid))))))
+    return np.convolve(w, np.ones(n) / n, mode="same")
+
+
+def _stance_anchors(
+    grid: np.ndarray,
+    pelvis: Rotation,
+    seg_local: dict[str, Rotation],
+    sides: list[str],
+    anchors: list[HeadingAnchor],
+    calibration: AnatomicalCalibration,
+    windows: list[tuple[float, float]],
+) -> list[HeadingAnchor]:
+    """Heading re-alignments at moments of still, upright standing.
+
+    Assumption (used only in free movement, never inside a test, where the
+    stance is part of what is measured): a subject who stands still and
+    upright between movements stands as in the standing calibration, with
+    the hips in neutral rotation. Whole-body turns and gyro bias make the
+    relative heading of pelvis and thigh sensors wander by several degrees a
+    minute without a magnetometer; each still stance resets it. With the
+    femur upright the heading moves hip rotation only, so the offset that
+    makes the mean rotation zero over the stance is taken from its start on
+    (the axial turn of the last zero event is kept).
+    """
+    allowed = np.zeros(grid.shape, dtype=bool)
+    for a, b in windows:
+        allowed |= (grid >= a) & (grid <= b)
+    upright = np.all(np.abs(np.degrees(pelvis_angles_rad(pelvis, calibration.reference_pelvis)[:, :2])) < STANCE_MAX_PELVIS_DEG, axis=1)
+    still = _speed_deg_s(pelvis, grid) < STANCE_MAX_RATE_DEG_S
+    cos_tilt = np.cos(np.radians(STANCE_MAX_FEMUR_TILT_DEG))
+    for side in sides:
+        f = seg_local[f"thigh_{side}"]
+        still &= _speed_deg_s(f, grid) < STANCE_MAX_RATE_DEG_S
+        upright &= f.apply([0.0, 1.0, 0.0])[:, 1] > cos_tilt
+    n_min = int(np.ceil(STANCE_MIN_S / float(np.median(np.diff(grid)))))
+    out: list[HeadingAnchor] = []
+    n_chunk = int(round(STANCE_CHUNK_S / float(np.median(np.diff(grid)))))
+    chunks = []
+    for a, b in _runs(allowed & still & upright):
+        chunks += [(i, min(i + n_chunk, b)) for i in range(a, b, n_chunk)]
+    for i0, i1 in chunks:
+        if i1 - i0 < n_min:
+            continue
+        sl = slice(i0, i1)
+        for side in sides:
+            role = f"thigh_{side}"
+            t0 = grid[i0 : i0 + 1]
+            delta0 = float(_offsets_on_grid(t0, anchors, role)[0])
+            axial = float(_offsets_on_grid(t0, anchors, role, "axial_rad")[0])
+            femur_local = seg_local[role][sl] * _axial(axial)
+
+            def cost(delta: float) -> float:
+                return float(np.mean(hip_angles_rad(pelvis[sl], _yaw(delta) * femur_local, side)[:, 2] ** 2))
+
+            res = minimize_scalar(cost, bounds=(delta0 - np.pi / 4, delta0 + np.pi / 4), method="bounded", options={"xatol": 1e-6})
+            out.append(HeadingAnchor(float(grid[i0]), role, float(np.angle(np.exp(1j * res.x))), "still standing", axial))
+    return out
 
 
 def _zero_anchor(grid: np.ndarray, pelvis: Rotation, femur_local: Rotation, side: str, t_zero: float) -> HeadingAnchor | None:

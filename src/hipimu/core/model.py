@@ -23,7 +23,7 @@ import numpy as np
 
 from hipimu.core.conventions import ROLES, role
 
-__all__ = ["SampleBlock", "DeviceInfo", "Event", "SessionInfo", "Session", "concat_blocks"]
+__all__ = ["SampleBlock", "DeviceInfo", "Event", "SessionInfo", "Session", "concat_blocks", "intervals"]
 
 
 def _vec3(name: str, a: Any, n: int) -> np.ndarray:
@@ -290,22 +290,27 @@ class Session:
         return [e for e in self.events if e.kind == kind]
 
     def intervals(self, what: str) -> list[tuple[float, float, Event]]:
-        """Pair ``<what>_start`` with ``<what>_end`` events (``what``: phase,
-        trial or rep) into ``(start_s, end_s, start_event)``, in time order.
+        """:func:`intervals` of this session's events."""
+        return intervals(self.events, what)
 
-        A start pairs with the next end of the same label and data; a start
-        without an end (a recording that stopped early) is left out.
-        """
-        end_kind = f"{what}_end"
-        out = []
-        open_: list[Event] = []
-        for e in self.events:
-            if e.kind == f"{what}_start":
-                open_.append(e)
-            elif e.kind == end_kind:
-                for i, s in enumerate(open_):
-                    if s.label == e.label and s.data == e.data:
-                        out.append((s.time_s, e.time_s, s))
-                        del open_[i]
-                        break
-        return sorted(out, key=lambda x: x[0])
+
+def intervals(events: list[Event], what: str) -> list[tuple[float, float, Event]]:
+    """Pair ``<what>_start`` with ``<what>_end`` events (``what``: phase,
+    trial or rep) into ``(start_s, end_s, start_event)``, in time order.
+
+    A start pairs with the next end of the same label and data; a start
+    without an end (a recording that stopped early) is left out.
+    """
+    end_kind = f"{what}_end"
+    out = []
+    open_: list[Event] = []
+    for e in events:
+        if e.kind == f"{what}_start":
+            open_.append(e)
+        elif e.kind == end_kind:
+            for i, s in enumerate(open_):
+                if s.label == e.label and s.data == e.data:
+                    out.append((s.time_s, e.time_s, s))
+                    del open_[i]
+                    break
+    return sorted(out, key=lambda x: x[0])

@@ -15,10 +15,10 @@ import numpy as np
 from hipimu.core.calibration import AnatomicalCalibration, CalibrationError, calibrate, find_windows
 from hipimu.core.conventions import ROLES, hip_column, pelvis_column, HIP_QUANTITIES, PELVIS_QUANTITIES
 from hipimu.core.kinematics import Angles, compute_angles
-from hipimu.core.model import SampleBlock, Session
+from hipimu.core.model import SampleBlock, Session, intervals
 from hipimu.core.orientation import FILTERS, Orientation, estimate_orientation
 
-__all__ = ["PipelineOptions", "PipelineResult", "process_session", "angle_table_deg"]
+__all__ = ["PipelineOptions", "PipelineResult", "process_session", "angle_table_deg", "stance_windows"]
 
 
 class _SensorCalibration(Protocol):  # hipimu.core.sensor_calibration.SensorCalibration
@@ -33,6 +33,8 @@ class PipelineOptions:
     ``rate_hz``: output grid; ``static``/``functional``: calibration windows in
     seconds (both or neither; default: from events, else detected);
     ``use_zero_events``: re-align headings at ``zero`` events;
+    ``use_stance``: re-align headings at still upright standing during free
+    movement (see :func:`stance_windows`);
     ``filter_params``: passed to the filter (None: its defaults -- for VQF the
     defaults measured best with bench/accuracy.py, see the README).
     """
@@ -43,6 +45,7 @@ class PipelineOptions:
     static: tuple[float, float] | None = None
     functional: tuple[float, float] | None = None
     use_zero_events: bool = True
+    use_stance: bool = True
     filter_params: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
@@ -88,9 +91,28 @@ def process_session(
     windows = find_windows(orientations, session.events, static=opt.static, functional=opt.functional)
     cal = calibrate(orientations, windows)
     angles = compute_angles(
-        orientations, cal, rate_hz=opt.rate_hz, events=session.events, use_zero_events=opt.use_zero_events, use_mag=opt.use_mag
+        orientations,
+        cal,
+        rate_hz=opt.rate_hz,
+        events=session.events,
+        use_zero_events=opt.use_zero_events,
+        use_mag=opt.use_mag,
+        stance_windows=stance_windows(session, cal) if opt.use_stance else None,
     )
     return PipelineResult(orientations, cal, angles, applied)
+
+
+def stance_windows(session: Session, calibration: AnatomicalCalibration) -> list[tuple[float, float]]:
+    """Where still upright standing may re-align headings: ``free`` trials, or,
+    in a recording without trials whose test is free (or not given),
+    everything after the calibration routine. Never inside a test trial."""
+    trials = intervals(session.events, "trial")
+    if trials:
+        return [(a, b) for a, b, ev in trials if ev.label == "free"]
+    if session.info.test not in (None, "", "free"):
+        return []
+    w = calibration.windows
+    return [(max([w.static[1], *(b for _, b in w.functional.values())]), np.inf)]
 
 
 def angle_table_deg(angles: Angles) -> dict[str, np.ndarray]:
