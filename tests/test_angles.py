@@ -329,3 +329,32 @@ def test_angles_command_applies_calibration_files(capsys, tmp_path):
     assert rc == 0, err
     assert "sensor calibration applied: sim-pelvis-11" in out
     assert len(load_session(rec).results["anatomical_calibration"]["sensor_calibration_applied"]) == 3
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path):
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    rec = tmp_path / "s.hipimu"
+    shutil.copy(REC / "sim_squat.hipimu", rec)
+    cmd = [sys.executable, "-c", "import sys; from hipimu.apps.cli import main; sys.exit(main(sys.argv[1:]))", "angles", str(rec)]
+    master, slave = pty.openpty()
+    proc = subprocess.run([*cmd, "-o", str(tmp_path / "a.csv")], stderr=slave, stdout=subprocess.PIPE)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            b = os.read(master, 65536)
+        except OSError:  # EIO: the child side is closed
+            break
+        if not b:
+            break
+        chunks.append(b)
+    os.close(master)
+    tty_err = b"".join(chunks).decode()
+    assert proc.returncode == 0
+    assert "[####" in tty_err and "100 %" in tty_err and "fusing thigh_left" in tty_err
+    plain = subprocess.run([*cmd, "-o", str(tmp_path / "b.csv")], capture_output=True, text=True)
+    assert plain.returncode == 0 and plain.stderr == ""  # not a terminal: no bar

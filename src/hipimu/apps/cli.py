@@ -323,16 +323,15 @@ def cmd_angles(args: argparse.Namespace) -> int:
     if (args.static is None) != (args.functional is None):
         raise InputError("give both --static A:B and --functional C:D, or neither")
     progress = _Progress(enabled=sys.stderr.isatty())
-    progress("loading")
+    progress(0.0, "loading")
     session = load_session(args.session)
     cals = load_sensor_calibrations([d.device_id for d in session.devices.values()], args.calibration_dir)
     options = PipelineOptions(
         use_mag=args.mag, method=args.filter, rate_hz=args.rate, static=args.static, functional=args.functional,
         use_zero_events=not args.no_zero, use_stance=not args.no_stance,
     )
-    progress("fusing and calibrating")
-    result = process_session(session, options, cals)
-    progress("writing")
+    result = process_session(session, options, cals, progress=lambda f, stage: progress(0.1 + 0.8 * f, stage))
+    progress(0.9, "writing")
     table = angle_table_deg(result.angles)
     table["quality"] = result.angles.quality
     write_angles_csv(table, args.output, overwrite=args.force)
@@ -344,6 +343,7 @@ def cmd_angles(args: argparse.Namespace) -> int:
                 otab[f"{r}_q{c}"] = q[:, i]
         write_angles_csv(otab, args.orientations, overwrite=args.force, decimals=7)
     store_result(args.session, "anatomical_calibration", {**result.calibration.to_dict(), "sensor_calibration_applied": result.sensor_calibration_applied})
+    progress(1.0, "done")
     progress.done()
     cal = result.calibration
     q = result.angles.quality
@@ -361,19 +361,24 @@ def cmd_angles(args: argparse.Namespace) -> int:
 
 
 class _Progress:
-    """Stage messages on a terminal (stderr), nothing otherwise."""
+    """A progress bar on a terminal (stderr), nothing otherwise."""
+
+    WIDTH = 24
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self.t0 = time.perf_counter()
 
-    def __call__(self, stage: str) -> None:
+    def __call__(self, fraction: float, stage: str) -> None:
         if self.enabled:
-            print(f"\r[{time.perf_counter() - self.t0:5.1f} s] {stage} ...".ljust(60), end="", file=sys.stderr, flush=True)
+            n = int(round(self.WIDTH * min(max(fraction, 0.0), 1.0)))
+            bar = "#" * n + "-" * (self.WIDTH - n)
+            line = f"\r[{bar}] {100 * fraction:3.0f} % {time.perf_counter() - self.t0:5.1f} s  {stage}"
+            print(line.ljust(72), end="", file=sys.stderr, flush=True)
 
     def done(self) -> None:
         if self.enabled:
-            print("\r".ljust(60) + "\r", end="", file=sys.stderr, flush=True)
+            print("\r".ljust(72) + "\r", end="", file=sys.stderr, flush=True)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ anatomical calibration -> angles on a common grid (+ quality).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -67,10 +68,13 @@ def process_session(
     session: Session,
     options: PipelineOptions | None = None,
     sensor_calibrations: dict[str, _SensorCalibration] | None = None,
+    progress: Callable[[float, str], None] | None = None,
 ) -> PipelineResult:
     """Angles of a whole session. Raises :class:`CalibrationError` when the
-    anatomical calibration fails a quality gate."""
+    anatomical calibration fails a quality gate. ``progress(fraction, stage)``
+    is called as the work goes on (fraction 0..1 of this function's work)."""
     opt = options or PipelineOptions()
+    report = progress or (lambda fraction, stage: None)
     roles = [r for r in ROLES if r in session.samples and len(session.samples[r]) > 1]
     if "pelvis" not in roles:
         raise CalibrationError("the session has no pelvis sensor: hip and pelvis angles need one on the sacrum")
@@ -78,7 +82,8 @@ def process_session(
         raise CalibrationError("the session has no thigh sensor: hip angles need at least one")
     applied = []
     orientations = {}
-    for r in roles:
+    for i, r in enumerate(roles):
+        report(0.8 * i / len(roles), f"fusing {r}")
         blk = session.samples[r]
         dev = session.devices.get(r)
         if sensor_calibrations and dev is not None and dev.device_id in sensor_calibrations:
@@ -88,8 +93,10 @@ def process_session(
             raise CalibrationError(f"9D fusion asked for, but the {r} sensor has no magnetometer")
         rate = dev.rate_hz if dev is not None else 1.0 / float(np.median(np.diff(blk.time_s)))
         orientations[r] = estimate_orientation(blk, rate, use_mag=opt.use_mag, method=opt.method, params=opt.filter_params)
+    report(0.8, "anatomical calibration")
     windows = find_windows(orientations, session.events, static=opt.static, functional=opt.functional)
     cal = calibrate(orientations, windows)
+    report(0.85, "angles")
     angles = compute_angles(
         orientations,
         cal,
@@ -99,6 +106,7 @@ def process_session(
         use_mag=opt.use_mag,
         stance_windows=stance_windows(session, cal) if opt.use_stance else None,
     )
+    report(1.0, "angles")
     return PipelineResult(orientations, cal, angles, applied)
 
 
