@@ -8,17 +8,24 @@ STAMP   := $(VENV)/.hipimu-installed
 SUDO    := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 # python3-venv: Debian's python3 cannot create a venv without it.
-# The rest: what the Qt wheels (PySide6) need to run offscreen.
+# libglib2.0-0 .. libxkbcommon0: what the Qt wheels (PySide6) need to run offscreen.
+# gcc .. qemu-system-arm: the firmware core's tests (firmware/Makefile): host
+# compiler and cmocka, the Cortex-M4F cross compiler with newlib, QEMU.
 APT_PACKAGES := python3-venv libglib2.0-0 libgl1 libegl1 libx11-6 libdbus-1-3 \
-                libfontconfig1 libxkbcommon0
+                libfontconfig1 libxkbcommon0 \
+                gcc make libcmocka-dev gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 
-.PHONY: demo test apt venv bench clean
+.PHONY: demo test firmware-test apt venv bench clean
 
 demo: venv
 	$(VENV)/bin/hipimu demo
 
-test: venv
+test: venv firmware-test
 	$(PY) -m pytest
+
+# The firmware core's unit tests: on the host (sanitizers) and under QEMU.
+firmware-test: apt
+	$(MAKE) -C firmware test
 
 bench: venv
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
@@ -42,3 +49,4 @@ $(STAMP): pyproject.toml
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis
+	$(MAKE) -C firmware clean

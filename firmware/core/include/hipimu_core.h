@@ -36,6 +36,9 @@ extern "C" {
 #define HIP_PACKET_MAX (HIP_ATT_MTU_MAX - 3u) /* largest notification payload */
 #define HIP_CONFIG_SIZE 40u
 #define HIP_FLAG_MAG 0x01u
+#define HIP_RESPONSE_HEADER_SIZE 3u     /* 0x80 | opcode, token, status */
+#define HIP_RESPONSE_MAX 11u            /* TIME_SYNC: header + nonce u32 + time u32 */
+#define HIP_ATT_MTU_MIN_9D 29u          /* smallest MTU that carries one 9D sample */
 
 enum hip_opcode {
     HIP_OP_START = 0x01,
@@ -67,7 +70,9 @@ enum hip_status {
 size_t hip_encode_packet(uint8_t *out, size_t cap, uint8_t seq, uint8_t dropped, uint32_t t0_us,
                          const int16_t *samples, uint8_t n, bool with_mag);
 
-/* Samples that fit one packet at this ATT MTU (0: none fit). */
+/* Samples that fit one packet at this ATT MTU (0: none fit). An MTU under
+ * HIP_ATT_MTU_MIN does not exist (0); one over HIP_ATT_MTU_MAX counts as
+ * HIP_ATT_MTU_MAX, the largest packet the core builds (HIP_PACKET_MAX). */
 uint8_t hip_samples_per_packet(uint16_t att_mtu, bool with_mag);
 
 /* ---- sample FIFO with overflow accounting --------------------------------- */
@@ -90,17 +95,22 @@ typedef struct {
 
 void hip_fifo_init(hip_fifo *f);
 /* Store a sample; when full, the new sample is dropped and counted (the
- * oldest ones are already promised to the radio). Returns false if dropped. */
+ * oldest ones are already promised to the radio). Returns false if dropped.
+ * n_axes: 6 or 9 values in `v`; axes past n_axes are stored as 0, values past
+ * HIP_AXES_MAX are ignored. The stored sample's dropped_before takes
+ * pending_drops (saturated at 255), which restarts at 0. */
 bool hip_fifo_push(hip_fifo *f, uint64_t t_us, const int16_t *v, uint8_t n_axes);
 uint16_t hip_fifo_count(const hip_fifo *f);
 const hip_sample *hip_fifo_peek(const hip_fifo *f, uint16_t i); /* i-th oldest, NULL past the end */
-void hip_fifo_pop(hip_fifo *f, uint16_t n);
+void hip_fifo_pop(hip_fifo *f, uint16_t n);                        /* n > count: empties it */
 
 /* ---- device clock ------------------------------------------------------------ */
 
 /* Extends a 24-bit, 32768 Hz RTC counter (nRF52 RTC) to a 64-bit microsecond
- * clock. Call hip_clock_now with the raw counter at least once per 512 s
- * (the counter's wrap period). */
+ * clock: us = ticks * 15625 / 512, rounded down, exact. Call hip_clock_now_us
+ * with the raw counter at least once per 512 s (the counter's wrap period),
+ * always from the same context and in time order: a value smaller than the
+ * previous one is taken as a wrap. */
 typedef struct {
     uint32_t last_ticks;          /* last raw 24-bit value */
     uint64_t high_ticks;          /* accumulated wraps, in ticks */
@@ -111,7 +121,9 @@ uint64_t hip_clock_now_us(hip_clock *c, uint32_t rtc_ticks_24);
 
 /* Time of each sample of an IMU FIFO burst: `n` samples were read at `t_read_us`,
  * the newest taken at most one period before it. Sample i (0 oldest) gets
- * t_read_us - (n - 1 - i) * period. period_us_x16: the sample period in 1/16 us. */
+ * t_read_us - (n - 1 - i) * period, rounded to the nearest us, not below 0;
+ * i >= n gives t_read_us. period_us_x16: the sample period in 1/16 us
+ * (208 Hz: 76923). */
 uint64_t hip_burst_sample_time_us(uint64_t t_read_us, uint16_t n, uint16_t i, uint32_t period_us_x16);
 
 /* ---- device state, commands, config -------------------------------------------- */
@@ -141,23 +153,39 @@ typedef struct {
 void hip_device_init(hip_device *d);
 
 /* Handle one control-characteristic write (`req`, `len` bytes) at device time
- * `now_us`; writes exactly one response into `resp` (capacity >= 16) and
- * returns its length. Never fails: invalid requests get an error status. */
+ * `now_us`; writes exactly one response into `resp` (capacity >=
+ * HIP_RESPONSE_MAX) and returns its length. Never fails: invalid requests get
+ * an error status. Only a programming error (d or resp NULL, resp_cap too
+ * small) returns 0, without handling the request.
+ * Checks in this order, the first failing one answers: empty write
+ * (ERR_BAD_LENGTH, opcode 0x00, token 0), opcode (ERR_UNKNOWN_OPCODE), length
+ * (ERR_BAD_LENGTH), argument values (ERR_BAD_VALUE), then the state:
+ * ERR_BUSY, ERR_NO_SENSOR, ERR_MTU_TOO_SMALL. So a malformed request gets the
+ * same answer in every state. START from idle empties the FIFO (and its drop
+ * counters) and restarts seq at 0; START while streaming changes nothing.
+ * RESET_DROPPED zeroes dropped_total and seq; the drops still waiting to be
+ * reported in a packet's `dropped` field (pending_drops, dropped_before) stay,
+ * since they tell the host where samples are missing. */
 size_t hip_handle_command(hip_device *d, const uint8_t *req, size_t len, uint64_t now_us,
                           uint8_t *resp, size_t resp_cap);
 
 /* The config characteristic's 40 bytes. Returns HIP_CONFIG_SIZE, 0 if cap too small. */
 size_t hip_encode_config(const hip_device *d, uint8_t *out, size_t cap);
 
-/* Physical scales of the current ranges (PROTOCOL.md). */
-float hip_acc_scale_m_s2(uint8_t acc_range_g);
-float hip_gyr_scale_rad_s(uint16_t gyr_range_dps);
+/* Physical scales of the current ranges (PROTOCOL.md), from the datasheet
+ * sensitivities; 0 for a range the part does not have. */
+float hip_acc_scale_m_s2(uint8_t acc_range_g);   /* LSM6DS3TR-C, m/s^2 per LSB */
+float hip_gyr_scale_rad_s(uint16_t gyr_range_dps); /* LSM6DS3TR-C, rad/s per LSB */
+float hip_mag_scale_uT(uint8_t mag_part);        /* uT per LSB; 0: no magnetometer */
 
 /* The next data packet from the FIFO, if one is due at `now_us`: a full one
  * (as many samples as fit the MTU), or a partial one whose first sample is
- * HIP_MAX_PACKET_DELAY_US old, or one ending where a drop happened. Pops the
- * samples it sends and advances seq. Returns the length written into `out`
- * (capacity >= HIP_PACKET_MAX), 0 when nothing is due or not streaming. */
+ * HIP_MAX_PACKET_DELAY_US old, or one ending where a drop happened or before a
+ * sample taken HIP_MAX_PACKET_DELAY_US or more after its first (a packet spans
+ * less than that, so the packets depend only on the samples, not on when this
+ * is called). Pops the samples it sends and advances seq. Returns the length
+ * written into `out` (capacity >= HIP_PACKET_MAX), 0 when nothing is due or
+ * not streaming. Call it until it returns 0: one call builds at most one packet. */
 size_t hip_next_packet(hip_device *d, uint64_t now_us, uint8_t *out, size_t cap);
 
 #ifdef __cplusplus
