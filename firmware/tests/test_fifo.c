@@ -182,6 +182,24 @@ static void odd_arguments(void **state)
     hip_fifo_pop(NULL, 1);
 }
 
+static void lost_elsewhere_counts_like_a_drop(void **state)
+{
+    (void)state;
+    hip_fifo_init(&fifo);
+    push_k(&fifo, 1);
+    hip_fifo_note_lost(&fifo, 3);
+    hip_fifo_note_lost(&fifo, 400); /* 403 in all: the sample's byte saturates */
+    push_k(&fifo, 2);
+    assert_int_equal(hip_fifo_peek(&fifo, 0)->dropped_before, 0);
+    assert_int_equal(hip_fifo_peek(&fifo, 1)->dropped_before, 255);
+    assert_int_equal(fifo.dropped_total, 403);
+    assert_int_equal(fifo.pending_drops, 0);
+    fifo.dropped_total = UINT32_MAX - 1u;
+    hip_fifo_note_lost(&fifo, 5); /* saturates, never wraps */
+    assert_int_equal(fifo.dropped_total, UINT32_MAX);
+    hip_fifo_note_lost(NULL, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -192,6 +210,7 @@ int main(void)
         cmocka_unit_test(dropped_before_saturates_total_does_not),
         cmocka_unit_test(counters_saturate_at_uint32_max),
         cmocka_unit_test(odd_arguments),
+        cmocka_unit_test(lost_elsewhere_counts_like_a_drop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -100,6 +100,10 @@ void hip_fifo_init(hip_fifo *f);
  * HIP_AXES_MAX are ignored. The stored sample's dropped_before takes
  * pending_drops (saturated at 255), which restarts at 0. */
 bool hip_fifo_push(hip_fifo *f, uint64_t t_us, const int16_t *v, uint8_t n_axes);
+/* Count `n` samples lost before the next stored one elsewhere (the IMU's own
+ * FIFO overflowed because the main loop stalled): they are reported like
+ * FIFO drops, so the next packet starts after the gap with its own t0. */
+void hip_fifo_note_lost(hip_fifo *f, uint32_t n);
 uint16_t hip_fifo_count(const hip_fifo *f);
 const hip_sample *hip_fifo_peek(const hip_fifo *f, uint16_t i); /* i-th oldest, NULL past the end */
 void hip_fifo_pop(hip_fifo *f, uint16_t n);                        /* n > count: empties it */

@@ -49,6 +49,15 @@ bool hip_fifo_push(hip_fifo *f, uint64_t t_us, const int16_t *v, uint8_t n_axes)
     return true;
 }
 
+void hip_fifo_note_lost(hip_fifo *f, uint32_t n)
+{
+    if (f == NULL) {
+        return;
+    }
+    f->pending_drops = (n > UINT32_MAX - f->pending_drops) ? UINT32_MAX : f->pending_drops + n;
+    f->dropped_total = (n > UINT32_MAX - f->dropped_total) ? UINT32_MAX : f->dropped_total + n;
+}
+
 uint16_t hip_fifo_count(const hip_fifo *f)
 {
     return (f == NULL) ? 0u : f->count;
