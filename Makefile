@@ -9,11 +9,11 @@ SUDO    := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 # python3-venv: Debian's python3 cannot create a venv without it.
 # libglib2.0-0 .. libxkbcommon0: what the Qt wheels (PySide6) need to run offscreen.
-# gcc .. qemu-system-arm: the firmware core's tests (firmware/Makefile): host
-# compiler and cmocka, the Cortex-M4F cross compiler with newlib, QEMU.
+# gcc .. qemu-system-arm: the firmware's tests (firmware/Makefile, firmware/board): host
+# compilers and cmocka, the Cortex-M4F cross compiler with newlib, QEMU.
 APT_PACKAGES := python3-venv libglib2.0-0 libgl1 libegl1 libx11-6 libdbus-1-3 \
                 libfontconfig1 libxkbcommon0 \
-                gcc make libcmocka-dev gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+                gcc g++ make libcmocka-dev gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 
 .PHONY: demo test firmware-test apt venv bench clean
 
@@ -23,9 +23,13 @@ demo: venv
 test: venv firmware-test
 	$(PY) -m pytest
 
-# The firmware core's unit tests: on the host (sanitizers) and under QEMU.
-firmware-test: apt
+# The firmware core's unit tests on the host (sanitizers) and under QEMU; the
+# board layer's syntax against stub headers and its PC simulation on fake
+# hardware, checked with hipimu's own decoder (hence the venv).
+firmware-test: venv
 	$(MAKE) -C firmware test
+	firmware/board/check_syntax.sh
+	firmware/board/sim/run_sim.sh
 
 bench: venv
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -10,6 +10,8 @@ occur, with ``raise HipimuError(...) from exc``.
     │   ├── CsvFormatError      a CSV file is malformed (carries line number)
     │   └── UnknownRoleError    a sensor role name that hipimu does not know
     ├── RecordingError          a recording file is missing, corrupt or too new
+    ├── DecodeError             a sensor sent bytes that are not protocol v1
+    │   └── CommandError        (hipimu.core.protocol) a control request the device must refuse
     └── SimulationError         a scenario or simulation parameter is invalid
 
 Programming errors (calling an API wrongly) stay ordinary ``TypeError`` /
@@ -44,6 +46,10 @@ class UnknownRoleError(InputError):
 
 class RecordingError(HipimuError):
     """A recording file cannot be read or written."""
+
+
+class DecodeError(HipimuError):
+    """A sensor sent bytes that are not protocol v1 (the message says how, on one line)."""
 
 
 class SimulationError(HipimuError):
