@@ -159,7 +159,8 @@ static void scales(void **state)
         assert_true(hip_gyr_scale_rad_s(bad_dps[i]) == 0.0f);
     }
     assert_true(hip_mag_scale_uT(0) == 0.0f);
-    assert_true(hip_mag_scale_uT(3) == 0.0f);
+    assert_float_equal(hip_mag_scale_uT(3), 0.3f, 0.0f);
+    assert_true(hip_mag_scale_uT(4) == 0.0f);
 }
 
 /* ---- START / STOP ------------------------------------------------------------------- */

@@ -136,8 +136,8 @@ typedef struct {
     /* identity (set by the board at start-up) */
     uint8_t device_id[8];         /* FICR DEVICEID, most significant byte first */
     uint8_t fw_version[3];
-    uint8_t imu_part;             /* 1 LSM6DS3TR-C, 2 LSM6DSOX, 3 BMI270 */
-    uint8_t mag_part;             /* 0 none, 1 LIS3MDL, 2 LIS2MDL */
+    uint8_t imu_part;             /* 1 LSM6DS3TR-C, 2 LSM6DSOX, 3 BMI270, 4 LSM6DS33 */
+    uint8_t mag_part;             /* 0 none, 1 LIS3MDL, 2 LIS2MDL, 3 BMM150 */
     bool imu_ok, mag_ok, charging;
     uint8_t battery_percent;
     /* settings (changed by commands) */

@@ -42,6 +42,7 @@ float hip_mag_scale_uT(uint8_t mag_part)
     switch (mag_part) {
     case 1u: return (float)(100.0 / 6842.0); /* LIS3MDL, +-4 gauss */
     case 2u: return 0.15f;                   /* LIS2MDL */
+    case 3u: return 0.3f;                    /* BMM150: ~0.3 uT/LSB, its datasheet resolution */
     default: return 0.0f;
     }
 }
