@@ -171,10 +171,20 @@ def _steps(r: Rotation, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (r[:-1].inv() * r[1:]).as_rotvec(), np.maximum(np.diff(t), 1e-9)
 
 
+def _rotation(o: Orientation, sel: slice | np.ndarray) -> Rotation:
+    """``o.rotation()[sel]``, converting only the selected samples (a long
+    recording holds millions; the result is the same, bit for bit)."""
+    return Rotation.from_quat(o.quat_wxyz[sel], scalar_first=True)
+
+
 def _rate_deg_s(o: Orientation, grid: np.ndarray) -> np.ndarray:
-    """Angular speed of a sensor (deg/s) on ``grid``, from its orientation."""
-    rv, dt = _steps(o.rotation(), o.time_s)
-    return np.interp(grid, o.time_s[1:], np.degrees(np.linalg.norm(rv, axis=1) / dt))
+    """Angular speed of a sensor (deg/s) on ``grid`` (increasing), from its
+    orientation. Only the samples up to the first at or after the grid's end
+    take part: the interpolation never looks further (same result as with the
+    whole recording)."""
+    k = min(max(int(np.searchsorted(o.time_s, grid[-1])) + 1, 2), len(o)) if grid.size else len(o)
+    rv, dt = _steps(_rotation(o, slice(0, k)), o.time_s[:k])
+    return np.interp(grid, o.time_s[1:k], np.degrees(np.linalg.norm(rv, axis=1) / dt))
 
 
 def _smooth(x: np.ndarray, n: int) -> np.ndarray:
@@ -225,7 +235,7 @@ def find_windows(
 def _detect_windows(orientations: dict[str, Orientation], roles: list[str]) -> CalibrationWindows:
     t0 = max(float(o.time_s[0]) for o in orientations.values())
     t1 = min(float(o.time_s[-1]) for o in orientations.values())
-    t1 = min(t1, t0 + 120.0)  # the routine is at the start
+    t1 = min(t1, t0 + 120.0)  # the routine is at the start (_rate_deg_s reads no further)
     grid = np.arange(t0, t1, 0.02)
     if grid.size < 200:
         raise CalibrationError("the recording is too short to hold the calibration routine")
@@ -303,10 +313,17 @@ def _relative_to_pelvis(thigh: Orientation, pelvis: Orientation, span: slice, ya
     """The thigh sensor's orientation relative to the pelvis sensor over
     ``span`` (thigh samples), the thigh's world turned by ``yaw_rad`` about the
     vertical into the pelvis sensor's world."""
-    t = np.clip(thigh.time_s[span], pelvis.time_s[0], pelvis.time_s[-1])
-    p = Slerp(pelvis.time_s, pelvis.rotation())(t)
+    pt = pelvis.time_s
+    t = np.clip(thigh.time_s[span], pt[0], pt[-1])
+    # Slerp only over the pelvis samples around the window: from the start of
+    # the interval holding t[0] (Slerp's searchsorted(side="left") - 1) to the
+    # end of the one holding t[-1]; every instant then falls in the same
+    # interval as with the whole recording, and the result is bit-identical.
+    i0 = max(int(np.searchsorted(pt, t[0])) - 1, 0)
+    i1 = min(max(int(np.searchsorted(pt, t[-1])) + 1, i0 + 2), len(pt))
+    p = Slerp(pt[i0:i1], _rotation(pelvis, slice(i0, i1)))(t)
     yaw = Rotation.from_rotvec(yaw_rad * UP)
-    return p.inv() * yaw * thigh.rotation()[span]
+    return p.inv() * yaw * _rotation(thigh, span)
 
 
 def _segment_in_sensor(y_s: np.ndarray, a: np.ndarray) -> Rotation:
@@ -333,7 +350,7 @@ def calibrate(orientations: dict[str, Orientation], windows: CalibrationWindows)
         ms = _between(o, windows.static)
         if ms.sum() < 20:
             raise CalibrationError(f"too few {r} samples in the standing window {windows.static[0]:.1f}-{windows.static[1]:.1f} s")
-        r_static = r_statics[r] = o.rotation()[ms]
+        r_static = r_statics[r] = _rotation(o, ms)
         rv, dt = _steps(r_static, o.time_s[ms])
         rate = np.degrees(np.linalg.norm(rv, axis=1) / dt)
         if np.mean(rate) > MAX_STILL_RATE_DEG_S:
@@ -343,7 +360,7 @@ def calibrate(orientations: dict[str, Orientation], windows: CalibrationWindows)
         # a hinge tips the pelvis forward: a negative turn about +Z; a knee lift flexes the hip: positive
         sign = -1.0 if r == "pelvis" else 1.0
         span = _window_span(o, windows.functional[r])
-        a, planarity, excursion = _functional_axis(o.rotation()[span], o.time_s[span], sign)
+        a, planarity, excursion = _functional_axis(_rotation(o, span), o.time_s[span], sign)
         if excursion < MIN_EXCURSION_DEG:
             what = "hip hinges" if r == "pelvis" else f"{ROLES[r].side} knee lifts"
             raise CalibrationError(f"too little motion in the {what}: {r} turned {excursion:.0f} deg, needs >= {MIN_EXCURSION_DEG:.0f}; repeat them slower and larger")
@@ -393,7 +410,7 @@ def _excursion_deg(o: Orientation, w: tuple[float, float]) -> float:
     m = _between(o, w)
     if m.sum() < 2:
         return 0.0
-    r = o.rotation()[m]
+    r = _rotation(o, m)
     return float(np.degrees(np.max(np.linalg.norm((r[0].inv() * r).as_rotvec(), axis=1))))
 
 

@@ -16,13 +16,14 @@ the posture is held.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize, minimize_scalar
-from scipy.spatial.transform import Rotation, Slerp
+from scipy.spatial.transform import Rotation
 
-from hipimu.core.calibration import AnatomicalCalibration
+from hipimu.core.calibration import AnatomicalCalibration, _rotation
 from hipimu.core.conventions import ROLES, SIDES, hip_angles_rad, pelvis_angles_rad
 from hipimu.core.model import Event
 from hipimu.core.orientation import Orientation
@@ -42,6 +43,14 @@ STANCE_MAX_FEMUR_TILT_DEG = 15.0
 STANCE_MAX_PELVIS_DEG = 10.0
 #: A long stance re-aligns every this many seconds (the drift goes on).
 STANCE_CHUNK_S = 5.0
+
+#: Still-standing heading: Gauss-Newton (secant) iterations on the mean
+#: squared hip rotation stop when every chunk's step is below this (rad), and
+#: after at most _STANCE_MAX_ITER (then, for any chunk not converged, bounded
+#: scalar minimisation as a fallback).
+_STANCE_TOL_RAD = 1e-10
+_STANCE_MAX_ITER = 25
+_STANCE_FIRST_STEP_RAD = 1e-3
 
 #: Weight (per rad^2 of axial turn, against the mean squared angles in rad^2)
 #: that keeps a zero event's axial turn at zero where it is not observable.
@@ -81,7 +90,7 @@ class Angles:
     ``hip[side]`` (N, 3): flexion, adduction, internal rotation; ``pelvis``
     (N, 3): tilt, obliquity, rotation; ``anchors``: heading alignments used;
     ``quality`` (N,): 0..1, see :func:`quality`; ``sensor_world`` role ->
-    sensor-to-common-world rotations on the grid.
+    sensor-to-common-world rotations on the grid (composed when first read).
     """
 
     time_s: np.ndarray
@@ -89,7 +98,29 @@ class Angles:
     pelvis: np.ndarray
     anchors: list[HeadingAnchor]
     quality: np.ndarray
-    sensor_world: dict[str, Rotation]
+    sensor_world: Mapping[str, Rotation]
+
+
+class _SensorWorld(Mapping[str, Rotation]):
+    """role -> ``yaw[role] * sensor_local[role]``, composed on first access
+    (only ``hipimu angles --orientations`` reads them; a long recording's
+    compositions take a while)."""
+
+    def __init__(self, yaw: dict[str, Rotation], sensor_local: dict[str, Rotation]) -> None:
+        self._parts = {r: (yaw[r], sensor_local[r]) for r in yaw}
+        self._done: dict[str, Rotation] = {}
+
+    def __getitem__(self, role: str) -> Rotation:
+        if role not in self._done:
+            yaw, local = self._parts[role]
+            self._done[role] = yaw * local
+        return self._done[role]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._parts)
+
+    def __len__(self) -> int:
+        return len(self._parts)
 
 
 def common_grid(orientations: dict[str, Orientation], rate_hz: float) -> np.ndarray:
@@ -103,7 +134,19 @@ def common_grid(orientations: dict[str, Orientation], rate_hz: float) -> np.ndar
 
 
 def _sensor_on_grid(o: Orientation, grid: np.ndarray) -> Rotation:
-    return Slerp(o.time_s, o.rotation())(grid)
+    """``Slerp(o.time_s, o.rotation())(grid)``, bit for bit, with the same
+    scipy operations, but the turn between consecutive samples is computed only
+    for the intervals that hold a grid instant (half of them for 200 Hz samples
+    on a 100 Hz grid)."""
+    t = o.time_s
+    ind = np.searchsorted(t, grid) - 1  # Slerp: side="left", t[0] itself in the first interval
+    ind[grid == t[0]] = 0
+    if np.any((ind < 0) | (ind > len(t) - 2)):
+        raise ValueError(f"Interpolation times must be within the range [{t[0]}, {t[-1]}], both inclusive.")
+    used, which = np.unique(ind, return_inverse=True)
+    rotvecs = (_rotation(o, used).inv() * _rotation(o, used + 1)).as_rotvec()
+    alpha = (grid - t[ind]) / (t[ind + 1] - t[ind])
+    return _rotation(o, ind) * Rotation.from_rotvec(rotvecs[which] * alpha[:, None])
 
 
 def _yaw(angle_rad: np.ndarray | float) -> Rotation:
@@ -116,12 +159,13 @@ def _axial(angle_rad: np.ndarray | float) -> Rotation:
 
 
 def _offsets_on_grid(grid: np.ndarray, anchors: list[HeadingAnchor], role: str, what: str = "offset_rad") -> np.ndarray:
-    """Piecewise-constant heading offset (or ``axial_rad``) of ``role`` on the grid."""
+    """Piecewise-constant heading offset (or ``axial_rad``) of ``role`` on the
+    grid: the last anchor at or before each instant (of equal times, the last
+    given), the first anchor's before it."""
     own = sorted((a for a in anchors if a.role == role), key=lambda a: a.time_s)
-    out = np.full(grid.shape, getattr(own[0], what))
-    for a in own[1:]:
-        out[grid >= a.time_s] = getattr(a, what)
-    return out
+    times = np.array([a.time_s for a in own], dtype=np.float64)
+    values = np.array([getattr(a, what) for a in own], dtype=np.float64)
+    return values[np.maximum(np.searchsorted(times, grid, side="right") - 1, 0)]
 
 
 def compute_angles(
@@ -141,10 +185,14 @@ def compute_angles(
     roles = [r for r in ROLES if r in orientations and r in calibration.segments]
     grid = common_grid({r: orientations[r] for r in roles}, rate_hz)
     sensor_local = {r: _sensor_on_grid(orientations[r], grid) for r in roles}  # in the sensor's own world
+    # each sensor's turn from one grid instant to the next, world frame: its
+    # vertical part for the quality, its angle (= the segment's) for stillness
+    steps = {r: _world_steps(sensor_local[r]) for r in roles}
     seg_local = {r: sensor_local[r] * calibration.segments[r].segment_in_sensor for r in roles}
     anchors = [HeadingAnchor(calibration.windows.static[0], r, calibration.segments[r].heading_offset_rad, "standing calibration") for r in roles]
     pelvis_yaw = _yaw(_offsets_on_grid(grid, anchors, "pelvis"))  # zero events only re-align thighs
     pelvis = pelvis_yaw * seg_local["pelvis"]
+    pelvis_ang = pelvis_angles_rad(pelvis, calibration.reference_pelvis)
     sides = [s for s in SIDES if f"thigh_{s}" in roles]
     if use_zero_events and events:
         for ev in sorted((e for e in events if e.kind == "zero"), key=lambda e: e.time_s):
@@ -153,18 +201,18 @@ def compute_angles(
                 if anchor is not None:
                     anchors.append(anchor)
     if stance_windows:
-        anchors += _stance_anchors(grid, pelvis, seg_local, sides, anchors, calibration, stance_windows)
+        speed = {r: _speed_deg_s(steps[r], grid) for r in roles}
+        anchors += _stance_anchors(grid, pelvis, pelvis_ang, seg_local, speed, sides, anchors, stance_windows)
     hip = {}
-    sensor_world = {"pelvis": pelvis_yaw * sensor_local["pelvis"]}
+    yaw = {"pelvis": pelvis_yaw}
     for side in sides:
         role = f"thigh_{side}"
-        yaw = _yaw(_offsets_on_grid(grid, anchors, role))
-        femur = yaw * seg_local[role] * _axial(_offsets_on_grid(grid, anchors, role, "axial_rad"))
-        sensor_world[role] = yaw * sensor_local[role]
+        yaw[role] = _yaw(_offsets_on_grid(grid, anchors, role))
+        femur = yaw[role] * seg_local[role] * _axial(_offsets_on_grid(grid, anchors, role, "axial_rad"))
         hip[side] = hip_angles_rad(pelvis, femur, side)
-    turned = {r: _turned_deg(sensor_local[r], grid) for r in roles}
+    turned = {r: _turned_deg(steps[r]) for r in roles}
     q = quality(grid, {r: orientations[r] for r in roles}, anchors, use_mag=use_mag, turned_deg=turned)
-    return Angles(grid, hip, pelvis_angles_rad(pelvis, calibration.reference_pelvis), anchors, q, sensor_world)
+    return Angles(grid, hip, pelvis_ang, anchors, q, _SensorWorld(yaw, sensor_local))
 
 
 def quality(
@@ -211,10 +259,14 @@ def quality(
     return q
 
 
-def _turned_deg(r: Rotation, grid: np.ndarray) -> np.ndarray:
+def _world_steps(r: Rotation) -> np.ndarray:
+    """Rotation vectors (rad, world frame) from each orientation to the next."""
+    return (r[1:] * r[:-1].inv()).as_rotvec()
+
+
+def _turned_deg(step: np.ndarray) -> np.ndarray:
     """Cumulative turn about the world vertical (deg), from the world-frame
-    angular velocity's vertical part."""
-    step = (r[1:] * r[:-1].inv()).as_rotvec()  # world frame
+    steps' (:func:`_world_steps`) vertical part."""
     return np.degrees(np.concatenate([[0.0], np.cumsum(np.abs(step[:, 1]))]))
 
 
@@ -224,9 +276,11 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
 
 
-def _speed_deg_s(r: Rotation, grid: np.ndarray) -> np.ndarray:
-    """Angular speed on the grid (deg/s), averaged over 0.5 s."""
-    w = np.degrees(np.linalg.norm((r[:-1].inv() * r[1:]).as_rotvec(), axis=1)) / np.diff(grid)
+def _speed_deg_s(step: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Angular speed on the grid (deg/s), averaged over 0.5 s, from the steps
+    between grid instants (:func:`_world_steps`: their angle is the same in
+    the world and the body frame, and for a segment as for its sensor)."""
+    w = np.degrees(np.linalg.norm(step, axis=1)) / np.diff(grid)
     w = np.concatenate([w[:1], w])
     n = max(1, int(round(0.5 / float(np.median(np.diff(grid))))))
     return np.convolve(w, np.ones(n) / n, mode="same")
@@ -235,10 +289,11 @@ def _speed_deg_s(r: Rotation, grid: np.ndarray) -> np.ndarray:
 def _stance_anchors(
     grid: np.ndarray,
     pelvis: Rotation,
+    pelvis_ang: np.ndarray,
     seg_local: dict[str, Rotation],
+    speed: dict[str, np.ndarray],
     sides: list[str],
     anchors: list[HeadingAnchor],
-    calibration: AnatomicalCalibration,
     windows: list[tuple[float, float]],
 ) -> list[HeadingAnchor]:
     """Heading re-alignments at moments of still, upright standing.
@@ -250,42 +305,112 @@ def _stance_anchors(
     relative heading of pelvis and thigh sensors wander by several degrees a
     minute without a magnetometer; each still stance resets it. With the
     femur upright the heading moves hip rotation only, so the offset that
-    makes the mean rotation zero over the stance is taken from its start on
-    (the axial turn of the last zero event is kept).
+    minimises the mean squared rotation over the stance is taken from its
+    start on (the axial turn of the last zero event is kept).
+
+    ``pelvis_ang``: :func:`pelvis_angles_rad` of ``pelvis``; ``speed``: role
+    -> :func:`_speed_deg_s` on the grid.
     """
     allowed = np.zeros(grid.shape, dtype=bool)
     for a, b in windows:
         allowed |= (grid >= a) & (grid <= b)
-    upright = np.all(np.abs(np.degrees(pelvis_angles_rad(pelvis, calibration.reference_pelvis)[:, :2])) < STANCE_MAX_PELVIS_DEG, axis=1)
-    still = _speed_deg_s(pelvis, grid) < STANCE_MAX_RATE_DEG_S
+    upright = np.all(np.abs(np.degrees(pelvis_ang[:, :2])) < STANCE_MAX_PELVIS_DEG, axis=1)
+    still = speed["pelvis"] < STANCE_MAX_RATE_DEG_S
     cos_tilt = np.cos(np.radians(STANCE_MAX_FEMUR_TILT_DEG))
     for side in sides:
         f = seg_local[f"thigh_{side}"]
-        still &= _speed_deg_s(f, grid) < STANCE_MAX_RATE_DEG_S
+        still &= speed[f"thigh_{side}"] < STANCE_MAX_RATE_DEG_S
         upright &= f.apply([0.0, 1.0, 0.0])[:, 1] > cos_tilt
     n_min = int(np.ceil(STANCE_MIN_S / float(np.median(np.diff(grid)))))
-    out: list[HeadingAnchor] = []
     n_chunk = int(round(STANCE_CHUNK_S / float(np.median(np.diff(grid)))))
     chunks = []
     for a, b in _runs(allowed & still & upright):
         chunks += [(i, min(i + n_chunk, b)) for i in range(a, b, n_chunk)]
-    for i0, i1 in chunks:
-        if i1 - i0 < n_min:
-            continue
-        sl = slice(i0, i1)
+    chunks = [(i0, i1) for i0, i1 in chunks if i1 - i0 >= n_min]
+    if not chunks or not sides:
+        return []
+    # all chunks at once: their samples one after the other
+    i0s = np.array([i0 for i0, _ in chunks])
+    counts = np.array([i1 - i0 for i0, i1 in chunks])
+    idx = np.concatenate([np.arange(i0, i1) for i0, i1 in chunks])
+    t0 = grid[i0s]
+    result = {}
+    for side in sides:
+        role = f"thigh_{side}"
+        delta0 = _offsets_on_grid(t0, anchors, role)
+        axial = _offsets_on_grid(t0, anchors, role, "axial_rad")
+        femur_local = seg_local[role][idx]
+        if np.any(axial != 0.0):
+            femur_local = femur_local * _axial(np.repeat(axial, counts))
+        delta = _neutral_rotation_headings(pelvis[idx], femur_local, side, delta0, counts)
+        result[side] = (delta, axial)
+    out: list[HeadingAnchor] = []
+    for k in range(len(chunks)):
         for side in sides:
-            role = f"thigh_{side}"
-            t0 = grid[i0 : i0 + 1]
-            delta0 = float(_offsets_on_grid(t0, anchors, role)[0])
-            axial = float(_offsets_on_grid(t0, anchors, role, "axial_rad")[0])
-            femur_local = seg_local[role][sl] * _axial(axial)
-
-            def cost(delta: float) -> float:
-                return float(np.mean(hip_angles_rad(pelvis[sl], _yaw(delta) * femur_local, side)[:, 2] ** 2))
-
-            res = minimize_scalar(cost, bounds=(delta0 - np.pi / 4, delta0 + np.pi / 4), method="bounded", options={"xatol": 1e-6})
-            out.append(HeadingAnchor(float(grid[i0]), role, float(np.angle(np.exp(1j * res.x))), "still standing", axial))
+            delta, axial = result[side]
+            out.append(HeadingAnchor(float(t0[k]), f"thigh_{side}", float(np.angle(np.exp(1j * delta[k]))), "still standing", float(axial[k])))
     return out
+
+
+def _neutral_rotation_headings(pelvis: Rotation, femur_local: Rotation, side: str, delta0: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Per chunk (``counts``: its samples, consecutive in ``pelvis`` and
+    ``femur_local``), the heading offset ``delta`` (any turn from ``delta0``:
+    after long sessions the drift can be large) that minimises the mean squared
+    hip rotation of ``_yaw(delta) * femur_local``.
+
+    With the femur near vertical the rotation is close to linear in the
+    heading, so Gauss-Newton steps with the rotation's slope from the last two
+    evaluations (secant) converge in a few iterations, for all chunks at once.
+    Turning the femur by ``e`` about the world vertical turns its rotation
+    relative to the pelvis, ``R0`` at ``delta0``, by ``e`` about the vertical
+    seen from the pelvis, ``w``: the hip angles at ``delta0 + e`` are those of
+    femur ``R0`` in a pelvis turned by ``-e`` about ``w`` (one composition per
+    evaluation). A chunk that does not converge (or ends with a higher cost
+    than at ``delta0``) falls back to bounded scalar minimisation of the same
+    cost."""
+    n = len(counts)
+    cid = np.repeat(np.arange(n), counts)
+    p_inv = pelvis.inv()
+    r0 = p_inv * (_yaw(delta0[cid]) * femur_local)
+    w = p_inv.apply([0.0, 1.0, 0.0])
+
+    def rotation_at(m: np.ndarray, e: np.ndarray) -> np.ndarray:  # samples m, heading delta0 + e (per sample)
+        return hip_angles_rad(Rotation.from_rotvec(-e[:, None] * w[m]), r0[m], side)[:, 2]
+
+    every = np.ones(len(cid), dtype=bool)
+    e_prev, r_prev = np.zeros(n), rotation_at(every, np.zeros(len(cid)))
+    cost0 = np.add.reduceat(r_prev**2, np.concatenate([[0], np.cumsum(counts)[:-1]])) / counts
+    e = np.full(n, _STANCE_FIRST_STEP_RAD)
+    r = r_prev.copy()
+    active = np.ones(n, dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for _ in range(_STANCE_MAX_ITER):
+            m = active[cid]
+            ca = cid[m]
+            r[m] = rotation_at(m, e[ca])
+            slope = (r[m] - r_prev[m]) / (e - e_prev)[ca]
+            starts = np.concatenate([[0], np.cumsum(counts[active])[:-1]])
+            step = -np.add.reduceat(r[m] * slope, starts) / np.add.reduceat(slope * slope, starts)
+            e_prev[active], r_prev[m] = e[active], r[m]
+            e[active] += step
+            done = np.abs(step) < _STANCE_TOL_RAD
+            active[np.flatnonzero(active)[done]] = False
+            if not active.any():
+                break
+    # the cost repeats every turn, with one minimum per turn
+    cost = np.add.reduceat(r_prev**2, np.concatenate([[0], np.cumsum(counts)[:-1]])) / counts  # at the last evaluation
+    e = np.angle(np.exp(1j * e))
+    delta = delta0 + e
+    bad = active | ~np.isfinite(e) | ~(cost <= cost0)
+    for k in np.flatnonzero(bad):
+        sl = slice(int(np.sum(counts[:k])), int(np.sum(counts[: k + 1])))
+        p, f = pelvis[sl], femur_local[sl]
+
+        def cost(d: float) -> float:
+            return float(np.mean(hip_angles_rad(p, _yaw(d) * f, side)[:, 2] ** 2))
+
+        delta[k] = minimize_scalar(cost, bounds=(delta0[k] - np.pi, delta0[k] + np.pi), method="bounded", options={"xatol": 1e-6}).x
+    return delta
 
 
 def _zero_anchor(grid: np.ndarray, pelvis: Rotation, femur_local: Rotation, side: str, t_zero: float) -> HeadingAnchor | None:

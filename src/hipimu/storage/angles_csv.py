@@ -20,6 +20,9 @@ from hipimu.storage._atomic import atomic_output
 
 __all__ = ["write_angles_csv", "read_angles_csv"]
 
+#: Rows formatted per string operation when writing.
+_BLOCK_ROWS = 2000
+
 
 def write_angles_csv(table: dict[str, np.ndarray], path: str | os.PathLike[str], *, overwrite: bool = False, decimals: int = 4) -> None:
     """Write columns (all the same length; ``time_s`` first) atomically.
@@ -31,11 +34,15 @@ def write_angles_csv(table: dict[str, np.ndarray], path: str | os.PathLike[str],
     if not cols or cols[0] != "time_s":
         raise ValueError("the first column must be time_s")
     data = np.column_stack([np.asarray(table[c], dtype=np.float64) for c in cols])
-    fmt = ["%.6f"] + [f"%.{decimals}f"] * (len(cols) - 1)
+    row = ",".join(["%.6f"] + [f"%.{decimals}f"] * (len(cols) - 1)) + "\n"
     with atomic_output(path, overwrite=overwrite) as tmp:
         with _open(Path(path), tmp, "w") as fh:
             fh.write(",".join(cols) + "\n")
-            np.savetxt(fh, data, fmt=fmt, delimiter=",")
+            # what np.savetxt(fh, data, fmt, delimiter=",") writes (one % per row),
+            # a block of rows per % and write
+            for i in range(0, len(data), _BLOCK_ROWS):
+                block = data[i : i + _BLOCK_ROWS]
+                fh.write((row * len(block)) % tuple(block.ravel().tolist()))
 
 
 def _open(name: Path, actual: Path, mode: str) -> io.TextIOBase:
