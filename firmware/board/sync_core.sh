@@ -8,11 +8,11 @@ core="$here/../core"
 dest="$here/hipimu_sensor/src/hipimu_core"
 rm -rf "$dest"
 mkdir -p "$dest"
-cp "$core/include/hipimu_core.h" "$dest/"
+cp "$core/include/hipimu_core.h" "$core"/src/*.h "$dest/"
 found=0
 for f in "$core"/src/*.c; do
     [ -e "$f" ] || continue
     cp "$f" "$dest/"
     found=$((found + 1))
 done
-echo "sync_core: hipimu_core.h and $found source file(s) -> ${dest#$here/}"
+echo "sync_core: headers and $found source file(s) -> ${dest#$here/}"

@@ -6,27 +6,10 @@
  * values, then state (busy, sensor, MTU).
  */
 #include "hipimu_core.h"
+#include "bytes_le.h"
 
 #define RESPONSE_FLAG 0x80u
 #define REQUEST_HEADER_SIZE 2u /* opcode, token */
-
-static uint16_t get_u16_le(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t get_u32_le(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
-static void put_u32_le(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v & 0xFFu);
-    p[1] = (uint8_t)((v >> 8) & 0xFFu);
-    p[2] = (uint8_t)((v >> 16) & 0xFFu);
-    p[3] = (uint8_t)(v >> 24);
-}
 
 /* Bytes of a request with this opcode, opcode and token included; 0: unknown. */
 static size_t request_size(uint8_t opcode)

@@ -5,32 +5,12 @@
 #include <string.h>
 
 #include "hipimu_core.h"
+#include "bytes_le.h"
 
 #define IMU_PART_LSM6DS3TRC 1u
 #define STATUS_IMU_FOUND 0x01u
 #define STATUS_MAG_FOUND 0x02u
 #define STATUS_CHARGING 0x04u
-
-static void put_u16_le(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v & 0xFFu);
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_u32_le(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v & 0xFFu);
-    p[1] = (uint8_t)((v >> 8) & 0xFFu);
-    p[2] = (uint8_t)((v >> 16) & 0xFFu);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static void put_f32_le(uint8_t *p, float v)
-{
-    uint32_t bits;
-    memcpy(&bits, &v, sizeof bits); /* IEEE-754 binary32 on every target we build for */
-    put_u32_le(p, bits);
-}
 
 void hip_device_init(hip_device *d)
 {

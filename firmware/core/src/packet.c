@@ -10,22 +10,9 @@
  * Everything little-endian.
  */
 #include "hipimu_core.h"
+#include "bytes_le.h"
 
 #define ATT_HEADER_SIZE 3u /* ATT opcode + handle in front of a notification's payload */
-
-static void put_u16_le(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v & 0xFFu);
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_u32_le(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v & 0xFFu);
-    p[1] = (uint8_t)((v >> 8) & 0xFFu);
-    p[2] = (uint8_t)((v >> 16) & 0xFFu);
-    p[3] = (uint8_t)(v >> 24);
-}
 
 size_t hip_encode_packet(uint8_t *out, size_t cap, uint8_t seq, uint8_t dropped, uint32_t t0_us,
                          const int16_t *samples, uint8_t n, bool with_mag)
