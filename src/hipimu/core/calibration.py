@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
+from hipimu.core._arrays import moving_average, runs, wrap_rad
 from hipimu.core.conventions import ROLES
 from hipimu.core.model import Event
 from hipimu.core.orientation import Orientation
@@ -187,20 +188,6 @@ def _rate_deg_s(o: Orientation, grid: np.ndarray) -> np.ndarray:
     return np.interp(grid, o.time_s[1:k], np.degrees(np.linalg.norm(rv, axis=1) / dt))
 
 
-def _smooth(x: np.ndarray, n: int) -> np.ndarray:
-    if n <= 1:
-        return x
-    k = np.ones(n) / n
-    return np.convolve(x, k, mode="same")
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[start, stop) index runs where ``mask`` is true."""
-    m = np.concatenate([[False], mask, [False]]).astype(np.int8)
-    d = np.diff(m)
-    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
-
-
 def find_windows(
     orientations: dict[str, Orientation],
     events: list[Event] | None = None,
@@ -239,9 +226,9 @@ def _detect_windows(orientations: dict[str, Orientation], roles: list[str]) -> C
     grid = np.arange(t0, t1, 0.02)
     if grid.size < 200:
         raise CalibrationError("the recording is too short to hold the calibration routine")
-    rate = {r: _smooth(_rate_deg_s(orientations[r], grid), 25) for r in roles}
+    rate = {r: moving_average(_rate_deg_s(orientations[r], grid), 25) for r in roles}
     still = np.all([rate[r] < MAX_STILL_RATE_DEG_S for r in roles], axis=0)
-    static_runs = [(a, b) for a, b in _runs(still) if grid[b - 1] - grid[a] >= 2.0]
+    static_runs = [(a, b) for a, b in runs(still) if grid[b - 1] - grid[a] >= 2.0]
     if not static_runs:
         raise CalibrationError("found no standing-still phase (>= 2 s, all sensors still) at the start: stand still for 3 s, then start the routine")
     sa, sb = static_runs[0]
@@ -254,13 +241,13 @@ def _detect_windows(orientations: dict[str, Orientation], roles: list[str]) -> C
         own = after & (rate[r] > moving)
         for o in others:
             own &= rate[o] < 0.5 * rate[r]
-        runs = [(a, b) for a, b in _runs(own) if grid[b - 1] - grid[a] >= 0.3]
-        if not runs:
+        moves = [(a, b) for a, b in runs(own) if grid[b - 1] - grid[a] >= 0.3]
+        if not moves:
             what = "hip hinges" if r == "pelvis" else f"knee lifts of the {ROLES[r].side} leg"
             raise CalibrationError(f"found no {what} after the standing phase: repeat the routine")
         # the first cluster of runs (gaps under 3 s belong together)
-        first_a, last_b = runs[0]
-        for a, b in runs[1:]:
+        first_a, last_b = moves[0]
+        for a, b in moves[1:]:
             if grid[a] - grid[last_b - 1] > 3.0:
                 break
             last_b = b
@@ -403,7 +390,7 @@ def _align_headings(segments: dict[str, SegmentCalibration], seg_world_static: d
     pelvis_heading = heading_about_vertical(seg_world_static["pelvis"].apply([1.0, 0.0, 0.0]))
     for r, seg in segments.items():
         h = heading_about_vertical(seg_world_static[r].apply([1.0, 0.0, 0.0]))
-        seg.heading_offset_rad = float(np.angle(np.exp(1j * (pelvis_heading - h))))
+        seg.heading_offset_rad = float(wrap_rad(pelvis_heading - h))
 
 
 def _excursion_deg(o: Orientation, w: tuple[float, float]) -> float:

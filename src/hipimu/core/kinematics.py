@@ -7,11 +7,13 @@ segment-in-sensor rotation. Angles then follow ``docs/conventions.md`` through
 :mod:`hipimu.core.conventions`.
 
 Heading offsets start at the standing calibration's values. Without a
-magnetometer they drift with the residual gyro bias about the vertical, so a
-``zero`` event (the subject holds a neutral posture in the test position)
-re-estimates the offset of that side's thigh from that moment on, choosing the
-turn about the vertical that makes the hip's adduction and rotation zero while
-the posture is held.
+magnetometer they drift with the residual gyro bias about the vertical and
+with turns, so they are re-estimated from known postures, each from its
+moment on (:class:`HeadingAnchor`): a ``zero`` event (the subject holds a
+neutral posture in the test position) sets the thigh's heading and its turn
+about its own long axis so that adduction and rotation are zero during the
+hold; in free movement, still upright standing sets the heading so that hip
+rotation is zero (:func:`_stance_anchors`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 from scipy.optimize import minimize, minimize_scalar
 from scipy.spatial.transform import Rotation
 
+from hipimu.core._arrays import moving_average, runs, wrap_rad
 from hipimu.core.calibration import AnatomicalCalibration, _rotation
 from hipimu.core.conventions import ROLES, SIDES, hip_angles_rad, pelvis_angles_rad
 from hipimu.core.model import Event
@@ -270,20 +273,13 @@ def _turned_deg(step: np.ndarray) -> np.ndarray:
     return np.degrees(np.concatenate([[0.0], np.cumsum(np.abs(step[:, 1]))]))
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[start, stop) index runs where ``mask`` is true."""
-    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
-
-
 def _speed_deg_s(step: np.ndarray, grid: np.ndarray) -> np.ndarray:
     """Angular speed on the grid (deg/s), averaged over 0.5 s, from the steps
     between grid instants (:func:`_world_steps`: their angle is the same in
     the world and the body frame, and for a segment as for its sensor)."""
     w = np.degrees(np.linalg.norm(step, axis=1)) / np.diff(grid)
     w = np.concatenate([w[:1], w])
-    n = max(1, int(round(0.5 / float(np.median(np.diff(grid))))))
-    return np.convolve(w, np.ones(n) / n, mode="same")
+    return moving_average(w, int(round(0.5 / float(np.median(np.diff(grid))))))
 
 
 def _stance_anchors(
@@ -324,7 +320,7 @@ def _stance_anchors(
     n_min = int(np.ceil(STANCE_MIN_S / float(np.median(np.diff(grid)))))
     n_chunk = int(round(STANCE_CHUNK_S / float(np.median(np.diff(grid)))))
     chunks = []
-    for a, b in _runs(allowed & still & upright):
+    for a, b in runs(allowed & still & upright):
         chunks += [(i, min(i + n_chunk, b)) for i in range(a, b, n_chunk)]
     chunks = [(i0, i1) for i0, i1 in chunks if i1 - i0 >= n_min]
     if not chunks or not sides:
@@ -348,7 +344,7 @@ def _stance_anchors(
     for k in range(len(chunks)):
         for side in sides:
             delta, axial = result[side]
-            out.append(HeadingAnchor(float(t0[k]), f"thigh_{side}", float(np.angle(np.exp(1j * delta[k]))), "still standing", float(axial[k])))
+            out.append(HeadingAnchor(float(t0[k]), f"thigh_{side}", float(wrap_rad(delta[k])), "still standing", float(axial[k])))
     return out
 
 
@@ -399,7 +395,7 @@ def _neutral_rotation_headings(pelvis: Rotation, femur_local: Rotation, side: st
                 break
     # the cost repeats every turn, with one minimum per turn
     cost = np.add.reduceat(r_prev**2, np.concatenate([[0], np.cumsum(counts)[:-1]])) / counts  # at the last evaluation
-    e = np.angle(np.exp(1j * e))
+    e = wrap_rad(e)
     delta = delta0 + e
     bad = active | ~np.isfinite(e) | ~(cost <= cost0)
     for k in np.flatnonzero(bad):
@@ -436,4 +432,4 @@ def _zero_anchor(grid: np.ndarray, pelvis: Rotation, femur_local: Rotation, side
     best = deltas[int(np.argmin([cost(np.array([d, 0.0])) for d in deltas]))]
     res = minimize(cost, np.array([best, 0.0]), method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-12})
     delta, axial = (float(v) for v in res.x)
-    return HeadingAnchor(float(t_zero), f"thigh_{side}", float(np.angle(np.exp(1j * delta))), "zero event", axial)
+    return HeadingAnchor(float(t_zero), f"thigh_{side}", float(wrap_rad(delta)), "zero event", axial)

@@ -7,8 +7,8 @@ anatomical calibration -> angles on a common grid (+ quality).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np

@@ -44,6 +44,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from hipimu import __version__
+from hipimu.core._arrays import runs
 from hipimu.core.conventions import GRAVITY_M_S2
 from hipimu.core.model import SampleBlock
 from hipimu.errors import InputError
@@ -362,11 +363,6 @@ def _moving_sd(x: np.ndarray, w: int) -> np.ndarray:
     return np.sqrt(var.sum(axis=1))
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist()))
-
-
 def _rate_hz(t: np.ndarray) -> float:
     dt = np.diff(t)
     dt = dt[dt > 0]
@@ -401,7 +397,7 @@ def find_still_segments(
     trim = w // 2 + int(round(TRIM_S * rate))
     chunk = max(1, int(round(0.5 * rate)))
     out = []
-    for i0, i1 in _runs(still):
+    for i0, i1 in runs(still):
         i0, i1 = i0 + trim, i1 - trim
         if i1 - i0 < 2 or t[i1 - 1] - t[i0] < min_duration_s:
             continue
