@@ -11,9 +11,12 @@ SUDO    := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # libglib2.0-0 .. libxkbcommon0: what the Qt wheels (PySide6) need to run offscreen.
 # gcc .. qemu-system-arm: the firmware's tests (firmware/Makefile, firmware/board): host
 # compilers and cmocka, the Cortex-M4F cross compiler with newlib, QEMU.
+# dbus-daemon python3-dbusmock: the BLE tests run bleak against a simulated BlueZ
+# on a private bus (the mock runs under Debian's python3, which has dbus and gi).
 APT_PACKAGES := python3-venv libglib2.0-0 libgl1 libegl1 libx11-6 libdbus-1-3 \
                 libfontconfig1 libxkbcommon0 \
-                gcc g++ make libcmocka-dev gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+                gcc g++ make libcmocka-dev gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm \
+                dbus-daemon python3-dbusmock
 
 .PHONY: demo test firmware-test apt venv bench clean
 

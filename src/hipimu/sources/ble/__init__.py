@@ -1,0 +1,1 @@
+"""BLE sensor boards as a sample source (bleak). Work in progress (issue 5)."""
