@@ -331,3 +331,48 @@ def test_a_failed_commit_keeps_the_samples_and_the_writer_usable(tmp_path):
     rec.append(SampleBlock("pelvis", [0.01], np.zeros((1, 3)), np.zeros((1, 3))))
     rec.close()
     assert list(load_session(p).samples["pelvis"].time_s) == [0.0, 0.005, 0.01]
+
+
+def _ble_block(role, t, dev, seq0=0):
+    n = len(t)
+    rng = np.random.default_rng(len(t))
+    return SampleBlock(role, t, rng.normal(size=(n, 3)), rng.normal(size=(n, 3)), None, seq0 + np.arange(n), dev)
+
+
+def test_device_times_round_trip_and_retime(tmp_path):
+    p = tmp_path / "s.hipimu"
+    dev = 1000.0 + np.arange(600) / 208.0
+    live = (dev - 1000.0) * (1 + 50e-6) + 0.003  # the live clock map, a little off
+    with RecordingWriter(p, SessionInfo(source="ble")) as rec:
+        rec.append(_ble_block("pelvis", live[:300], dev[:300]))
+        rec.flush()
+        rec.append(_ble_block("pelvis", live[300:], dev[300:], 300))
+        changes = rec.retime({"pelvis": lambda d: (d - 1000.0) * (1 + 100e-6)})
+    back = load_session(p).samples["pelvis"]
+    assert np.array_equal(back.device_time_s, dev)
+    assert np.allclose(back.time_s, (dev - 1000.0) * (1 + 100e-6), rtol=0, atol=1e-12)
+    assert changes["pelvis"] == pytest.approx(np.max(np.abs(live - (dev - 1000.0) * (1 + 100e-6))))
+    db = sqlite3.connect(p)
+    (t_first,), = db.execute("SELECT min(t_first_s) FROM chunks").fetchall()
+    db.close()
+    assert t_first == 0.0
+
+
+def test_retime_refuses_a_map_that_goes_back(tmp_path):
+    p = tmp_path / "s.hipimu"
+    dev = np.arange(100) / 208.0
+    with RecordingWriter(p, SessionInfo()) as rec:
+        rec.append(_ble_block("pelvis", dev, dev))
+        with pytest.raises(RecordingError, match="increase strictly"):
+            rec.retime({"pelvis": lambda d: -d})
+    assert np.array_equal(load_session(p).samples["pelvis"].time_s, dev)  # untouched
+
+
+def test_format_1_files_without_device_times_still_load(tmp_path):
+    p = tmp_path / "old.hipimu"
+    save_session(make_session(n=50), p)
+    db = sqlite3.connect(p)
+    db.executescript("ALTER TABLE chunks DROP COLUMN device_time_s; UPDATE meta SET value='1' WHERE key='format_version';")
+    db.close()
+    back = load_session(p)
+    assert back.samples["pelvis"].device_time_s is None and len(back.samples["pelvis"]) == 50

@@ -12,7 +12,10 @@ occur, with ``raise HipimuError(...) from exc``.
     ├── RecordingError          a recording file is missing, corrupt or too new
     ├── DecodeError             a sensor sent bytes that are not protocol v1
     │   └── CommandError        (hipimu.core.protocol) a control request the device must refuse
-    └── SimulationError         a scenario or simulation parameter is invalid
+    ├── SimulationError         a scenario or simulation parameter is invalid
+    └── BluetoothError          a sensor link cannot be set up or kept
+        ├── BluetoothUnavailableError  no Bluetooth stack or adapter on this computer
+        └── SensorNotFoundError        a sensor asked for was not seen or not reachable
 
 Programming errors (calling an API wrongly) stay ordinary ``TypeError`` /
 ``ValueError``: they are bugs, not user input.
@@ -54,3 +57,15 @@ class DecodeError(HipimuError):
 
 class SimulationError(HipimuError):
     """A simulation request cannot be fulfilled (unknown scenario, bad option)."""
+
+
+class BluetoothError(HipimuError):
+    """A BLE sensor link cannot be set up or kept (the message names the sensor)."""
+
+
+class BluetoothUnavailableError(BluetoothError):
+    """No Bluetooth stack (BlueZ, system D-Bus) or no powered adapter."""
+
+
+class SensorNotFoundError(BluetoothError):
+    """A sensor that was asked for did not show up in a scan or did not answer."""

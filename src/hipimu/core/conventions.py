@@ -192,6 +192,7 @@ EVENT_KINDS = {
     "rep_end": "a squat repetition ends (data: index)",
     "zero": "the subject holds a neutral posture in the test position",
     "marker": "a free-text marker set by the operator (label: the text)",
+    "link": "a sensor's BLE link changed (label: lost or restored; data: role, device_id, and on restored down_s and lost_samples)",
 }
 
 #: The anatomical calibration routine, in order (docs/calibration.md).

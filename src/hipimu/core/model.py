@@ -45,6 +45,9 @@ class SampleBlock:
     gyr_rad_s:  (N, 3) float64, angular rate in the sensor frame, rad/s
     mag_ut:     (N, 3) float64 or None, magnetic field in the sensor frame, uT
     seq:        (N,) int64 or None, the device's running sample counter
+    device_time_s: (N,) float64 or None, the instants on the sensor board's own
+                clock (BLE boards: unwrapped device time, s), from which
+                ``time_s`` was mapped; None when the source has no device clock
     """
 
     role: str
@@ -53,6 +56,7 @@ class SampleBlock:
     gyr_rad_s: np.ndarray
     mag_ut: np.ndarray | None = None
     seq: np.ndarray | None = None
+    device_time_s: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         role(self.role)  # raises UnknownRoleError
@@ -74,6 +78,11 @@ class SampleBlock:
             if s.shape != (n,):
                 raise ValueError(f"seq must have shape ({n},), got {s.shape}")
             object.__setattr__(self, "seq", s)
+        if self.device_time_s is not None:
+            d = np.ascontiguousarray(self.device_time_s, dtype=np.float64)
+            if d.shape != (n,):
+                raise ValueError(f"device_time_s must have shape ({n},), got {d.shape}")
+            object.__setattr__(self, "device_time_s", d)
 
     def __len__(self) -> int:
         return int(self.time_s.shape[0])
@@ -91,6 +100,7 @@ class SampleBlock:
             self.gyr_rad_s[start:stop],
             None if self.mag_ut is None else self.mag_ut[start:stop],
             None if self.seq is None else self.seq[start:stop],
+            None if self.device_time_s is None else self.device_time_s[start:stop],
         )
 
     def between(self, t0_s: float, t1_s: float) -> "SampleBlock":
@@ -113,6 +123,7 @@ class SampleBlock:
             and same(self.gyr_rad_s, other.gyr_rad_s)
             and same(self.mag_ut, other.mag_ut)
             and same(self.seq, other.seq)
+            and same(self.device_time_s, other.device_time_s)
         )
 
     @classmethod
@@ -131,7 +142,8 @@ class SampleBlock:
 def concat_blocks(blocks: list[SampleBlock]) -> SampleBlock:
     """Concatenate blocks of one sensor in the given order.
 
-    All blocks must share the role and agree on having ``mag_ut`` and ``seq``.
+    All blocks must share the role and agree on having ``mag_ut``, ``seq`` and
+    ``device_time_s``.
     """
     if not blocks:
         raise ValueError("concat_blocks needs at least one block")
@@ -139,8 +151,9 @@ def concat_blocks(blocks: list[SampleBlock]) -> SampleBlock:
     for b in blocks[1:]:
         if b.role != first.role:
             raise ValueError(f"cannot concatenate {b.role!r} onto {first.role!r}")
-        if b.has_mag != first.has_mag or (b.seq is None) != (first.seq is None):
-            raise ValueError(f"blocks of {first.role!r} disagree on mag/seq channels")
+        if (b.has_mag != first.has_mag or (b.seq is None) != (first.seq is None)
+                or (b.device_time_s is None) != (first.device_time_s is None)):
+            raise ValueError(f"blocks of {first.role!r} disagree on mag/seq/device_time_s channels")
     if len(blocks) == 1:
         return first
     return SampleBlock(
@@ -150,6 +163,7 @@ def concat_blocks(blocks: list[SampleBlock]) -> SampleBlock:
         np.concatenate([b.gyr_rad_s for b in blocks]),
         None if first.mag_ut is None else np.concatenate([b.mag_ut for b in blocks]),
         None if first.seq is None else np.concatenate([b.seq for b in blocks]),
+        None if first.device_time_s is None else np.concatenate([b.device_time_s for b in blocks]),
     )
 
 

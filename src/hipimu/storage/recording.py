@@ -55,7 +55,7 @@ __all__ = [
 FORMAT_NAME = "hipimu-recording"
 #: Bumped when the layout changes. A reader refuses files whose
 #: ``min_reader_version`` is above the version it implements.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 #: Sample channels: column name -> (dtype, values per sample). Stored in
 #: ``meta.channels`` too, so that a reader decodes by the file's own table.
@@ -65,6 +65,7 @@ CHANNELS: dict[str, tuple[str, int]] = {
     "gyr_rad_s": ("<f8", 3),
     "mag_ut": ("<f8", 3),
     "seq": ("<i8", 1),
+    "device_time_s": ("<f8", 1),
 }
 #: Every BLOB is zlib-compressed (level 1: ~3x smaller for IMU data, ~70 MB/s
 #: to compress, far more than a live session needs). ``"none"`` is also read.
@@ -97,7 +98,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     acc_m_s2 BLOB NOT NULL,
     gyr_rad_s BLOB NOT NULL,
     mag_ut BLOB,
-    seq BLOB
+    seq BLOB,
+    device_time_s BLOB
 );
 CREATE INDEX IF NOT EXISTS chunks_by_role ON chunks (role, id);
 CREATE TABLE IF NOT EXISTS events (
@@ -356,13 +358,14 @@ class RecordingWriter:
                         _blob(part.gyr_rad_s, "gyr_rad_s"),
                         None if part.mag_ut is None else _blob(part.mag_ut, "mag_ut"),
                         None if part.seq is None else _blob(part.seq, "seq"),
+                        None if part.device_time_s is None else _blob(part.device_time_s, "device_time_s"),
                     )
                 )
         try:
             with self._transaction():
                 self._db.executemany(
-                    "INSERT INTO chunks (role, n, t_first_s, t_last_s, time_s, acc_m_s2, gyr_rad_s, mag_ut, seq)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO chunks (role, n, t_first_s, t_last_s, time_s, acc_m_s2, gyr_rad_s, mag_ut, seq,"
+                    " device_time_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
                 for ev in extra_events or ():
@@ -378,6 +381,46 @@ class RecordingWriter:
         for row in rows:
             self.samples_written[row[0]] = self.samples_written.get(row[0], 0) + row[1]
         self._last_flush = time.monotonic()
+
+    def retime(self, maps: dict[str, Any]) -> dict[str, float]:
+        """Re-map the sample times of sensors recorded with device times.
+
+        ``maps``: role -> callable taking ``device_time_s`` (array) and
+        returning the new ``time_s`` (session time base, strictly increasing
+        for increasing input). Used at the end of a live recording, when the
+        whole session's clock fit is better than the live one each sample
+        was first stored with. Commits what is buffered first, then rewrites
+        every chunk of those roles in one transaction: a crash in between
+        leaves the live times. Returns role -> largest change, s.
+        """
+        with self._locked():
+            self._flush()
+            changes: dict[str, float] = {}
+            rows: list[tuple[float, float, bytes, int]] = []
+            for role_name, fn in maps.items():
+                last = -np.inf
+                biggest = 0.0
+                for cid, n, t_blob, d_blob in self._db.execute(
+                    "SELECT id, n, time_s, device_time_s FROM chunks WHERE role = ? ORDER BY id", (role_name,)
+                ).fetchall():
+                    if d_blob is None:
+                        raise RecordingError(f"{self.path}: {role_name} has samples without device times; cannot re-time")
+                    old = np.frombuffer(zlib.decompress(t_blob), dtype="<f8")
+                    dev = np.frombuffer(zlib.decompress(d_blob), dtype="<f8")
+                    new = np.asarray(fn(dev), dtype=np.float64)
+                    if new.shape != (n,) or not np.isfinite(new).all() or np.any(np.diff(new) <= 0) or new[0] <= last:
+                        raise RecordingError(f"{self.path}: re-timing {role_name} gives times that do not increase strictly")
+                    last = float(new[-1])
+                    biggest = max(biggest, float(np.max(np.abs(new - old))))
+                    rows.append((float(new[0]), float(new[-1]), _blob(new, "time_s"), cid))
+                changes[role_name] = biggest
+                self._last_time[role_name] = last
+            try:
+                with self._transaction():
+                    self._db.executemany("UPDATE chunks SET t_first_s = ?, t_last_s = ?, time_s = ? WHERE id = ?", rows)
+            except sqlite3.Error as exc:
+                raise RecordingError(f"{self.path}: cannot write: {exc}") from exc
+            return changes
 
     def close(self) -> None:
         """Commit what is buffered and leave one self-contained file.
@@ -527,10 +570,18 @@ def load_session(path: str | os.PathLike[str], *, roles: list[str] | None = None
     )
 
 
+_OPTIONAL_CHANNELS = ("mag_ut", "seq", "device_time_s")
+
+
+def _chunk_columns(db: sqlite3.Connection) -> set[str]:
+    return {row[1] for row in db.execute("PRAGMA table_info(chunks)")}
+
+
 def _read_samples(db: sqlite3.Connection, role_name: str, channels: dict[str, Any]) -> SampleBlock:
-    cols = ["time_s", "acc_m_s2", "gyr_rad_s", "mag_ut", "seq"]
+    present = _chunk_columns(db)  # format 1 files have no device_time_s column
+    cols = [c for c in ("time_s", "acc_m_s2", "gyr_rad_s", "mag_ut", "seq", "device_time_s") if c in present]
     parts: dict[str, list[bytes]] = {c: [] for c in cols}
-    missing: dict[str, bool] = {"mag_ut": False, "seq": False}
+    missing: dict[str, bool] = {c: c not in present for c in _OPTIONAL_CHANNELS}
     n_total = 0
     for row in db.execute(f"SELECT n, {', '.join(cols)} FROM chunks WHERE role = ? ORDER BY id", (role_name,)):
         n_total += row[0]
@@ -558,4 +609,5 @@ def _read_samples(db: sqlite3.Connection, role_name: str, channels: dict[str, An
         arr = arr.astype(np.float64 if c != "seq" else np.int64)
         return arr if width == 1 else arr.reshape(n_total, width)
 
-    return SampleBlock(role_name, decode("time_s"), decode("acc_m_s2"), decode("gyr_rad_s"), decode("mag_ut"), decode("seq"))
+    return SampleBlock(role_name, decode("time_s"), decode("acc_m_s2"), decode("gyr_rad_s"), decode("mag_ut"),
+                       decode("seq"), decode("device_time_s"))
