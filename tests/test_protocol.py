@@ -32,6 +32,8 @@ from hypothesis.extra.numpy import arrays
 from hipimu.core import protocol as P
 from hipimu.core.model import SampleBlock, concat_blocks
 from hipimu.errors import HipimuError, UnknownRoleError
+from hipimu.sources.ble.simbluez import firmware_core
+from hipimu.sources.ble.simbluez.firmware_core import HipDevice
 from hipimu.sources.simulate import simulate_session
 from hipimu.sources.simulate import packets as V
 
@@ -909,22 +911,7 @@ def clib():
     path = FIRMWARE / "build" / "libhipimu_core.so"
     if not path.exists():
         pytest.fail(f"make -C firmware lib did not build {path}")
-    lib = ctypes.CDLL(str(path))
-    c = ctypes
-    lib.hip_encode_packet.argtypes = [c.c_void_p, c.c_size_t, c.c_uint8, c.c_uint8, c.c_uint32, c.c_void_p, c.c_uint8, c.c_bool]
-    lib.hip_encode_packet.restype = c.c_size_t
-    lib.hip_samples_per_packet.argtypes = [c.c_uint16, c.c_bool]
-    lib.hip_samples_per_packet.restype = c.c_uint8
-    lib.hip_device_init.argtypes = [c.c_void_p]
-    lib.hip_device_init.restype = None
-    lib.hip_encode_config.argtypes = [c.c_void_p, c.c_void_p, c.c_size_t]
-    lib.hip_encode_config.restype = c.c_size_t
-    lib.hip_handle_command.argtypes = [c.c_void_p, c.c_void_p, c.c_size_t, c.c_uint64, c.c_void_p, c.c_size_t]
-    lib.hip_handle_command.restype = c.c_size_t
-    lib.hip_acc_scale_m_s2.argtypes = [c.c_uint8]
-    lib.hip_acc_scale_m_s2.restype = c.c_float
-    lib.hip_gyr_scale_rad_s.argtypes = [c.c_uint16]
-    lib.hip_gyr_scale_rad_s.restype = c.c_float
+    lib = firmware_core.load(path)  # every function's types declared, HipDevice's layout checked
     return lib
 
 
@@ -1053,32 +1040,8 @@ def test_c_command_handler_agrees_with_decode_command(clib, req):
         assert resp.status not in (P.Status.ERR_UNKNOWN_OPCODE, P.Status.ERR_BAD_LENGTH)
 
 
-class HipSample(ctypes.Structure):
-    _fields_ = [("t_us", ctypes.c_uint64), ("v", ctypes.c_int16 * 9), ("dropped_before", ctypes.c_uint8)]
-
-
-class HipFifo(ctypes.Structure):
-    _fields_ = [("buf", HipSample * 256), ("head", ctypes.c_uint16), ("count", ctypes.c_uint16),
-                ("pending_drops", ctypes.c_uint32), ("dropped_total", ctypes.c_uint32)]
-
-
-class HipDevice(ctypes.Structure):
-    """ctypes mirror of hip_device (hipimu_core.h); checked against hip_device_init below."""
-
-    _fields_ = [("device_id", ctypes.c_uint8 * 8), ("fw_version", ctypes.c_uint8 * 3), ("imu_part", ctypes.c_uint8),
-                ("mag_part", ctypes.c_uint8), ("imu_ok", ctypes.c_bool), ("mag_ok", ctypes.c_bool),
-                ("charging", ctypes.c_bool), ("battery_percent", ctypes.c_uint8), ("rate_hz", ctypes.c_uint16),
-                ("acc_range_g", ctypes.c_uint8), ("gyr_range_dps", ctypes.c_uint16), ("mag_enabled", ctypes.c_bool),
-                ("att_mtu", ctypes.c_uint16), ("streaming", ctypes.c_bool), ("seq", ctypes.c_uint8),
-                ("identify_seconds", ctypes.c_uint8), ("fifo", HipFifo)]
-
-
 def c_board(lib, *, mtu, mag):
     """A streaming C hip_device with IMU (and magnetometer) found, at this MTU."""
-    lib.hip_fifo_push.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint8]
-    lib.hip_fifo_push.restype = ctypes.c_bool
-    lib.hip_next_packet.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_void_p, ctypes.c_size_t]
-    lib.hip_next_packet.restype = ctypes.c_size_t
     dev = HipDevice()
     lib.hip_device_init(ctypes.byref(dev))
     assert (dev.rate_hz, dev.acc_range_g, dev.gyr_range_dps, dev.att_mtu, dev.imu_part) == (208, 8, 1000, 23, 1), \
