@@ -28,6 +28,9 @@ examples:
   hipimu info s.hipimu
   hipimu export s.hipimu -o raw.csv
   hipimu import raw.csv -o again.hipimu --subject P017
+  hipimu scan
+  hipimu assign --pelvis 3f2a9c01d4e5b677 --thigh-right 9c01... --thigh-left ...
+  hipimu record -o s.hipimu --duration 60          (hipimu record --simulate: no hardware)
   hipimu demo
 
 Run 'hipimu COMMAND --help' for the options of a command.
@@ -187,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--no-zero", action="store_true", help="ignore zero events (no heading re-alignment)")
     sp.add_argument("--no-stance", action="store_true", help="no heading re-alignment at still upright standing in free recordings")
     sp.add_argument("-f", "--force", action="store_true", help="replace existing output files")
+
+    # scan, assign, record (BLE) -------------------------------------------
+    from hipimu.apps._ble import add_parsers as add_ble
+
+    add_ble(add)
 
     # calibrate-sensor ---------------------------------------------------
     from hipimu.apps._calibrate_sensor import add_parser as add_calibrate_sensor
