@@ -385,3 +385,23 @@ def test_device_clock_inverse():
     t = np.linspace(0, 1500, 1001)
     assert np.allclose(c.true_s(c.device_s(t)), t, atol=1e-9)
     assert np.allclose(np.diff(c.device_s(t)) / np.diff(t), 1 + 1e-6 * c.rate_ppm(t[:-1] + 0.75), atol=2e-8)
+
+
+@pytest.mark.parametrize("ci_s", [0.0075, 0.015, 0.03, 0.05])
+@pytest.mark.parametrize("jitter_s", [0.0001, 0.0006])
+def test_connection_interval_from_arrivals(ci_s, jitter_s):
+    from hipimu.core.clocksync import connection_interval_s
+
+    rng = np.random.default_rng(int(ci_s * 1e4))
+    send = rng.uniform(0, 1) + np.arange(300) * 11 / 208.0  # 208 Hz, 11 samples per packet
+    arrival = np.ceil(send / ci_s) * ci_s + 0.001 + rng.exponential(jitter_s, send.size)
+    # at CI 7.5 ms nearly every gap is 7 CIs (52.5 ms): that must not pass for the CI
+    assert connection_interval_s(arrival) == pytest.approx(ci_s)
+
+
+def test_connection_interval_unknown_without_a_grid():
+    from hipimu.core.clocksync import connection_interval_s
+
+    rng = np.random.default_rng(1)
+    assert connection_interval_s(np.cumsum(rng.uniform(0.02, 0.08, 300))) is None  # no grid at all
+    assert connection_interval_s(np.arange(10) * 0.015) is None  # too few arrivals

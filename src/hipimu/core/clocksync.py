@@ -32,15 +32,26 @@ line puts boards at different CIs more than 5 ms apart: tests).
   sample instead is safe (never below the envelope) but shifts the envelope
   by that lag, which differs between boards at different MTUs or rates: with
   one board at MTU 23 among two at 247, alignment 2.37 ms instead of 0.45 ms.
-* TIME_SYNC pings (device time in the response, arrival of the response) are
-  the same kind of observation, but the response leaves in the connection
-  event after the one that carried the request: they lie about one CI above
-  the data envelope and change nothing while data flow (bench: identical
-  errors with and without them). Alone (before START) they make a poor fit:
-  their delays are bimodal (about one CI, or a fraction of a millisecond when
-  the response joins a busy event), so the hull of a few per second has deep
-  dips: alignment errors up to 60 ms, drift off by up to 520 ppm. Feed data
-  packets.
+* TIME_SYNC pings: the board handles a request at the connection event that
+  delivers it and stamps the response with that instant; the response leaves
+  one connection interval later. Raw (device time, arrival) pairs therefore
+  lie about one CI above the data envelope and change nothing while data
+  flow (bench: identical errors with and without them); alone (before START)
+  they make a poor fit (their delays are bimodal: alignment errors up to
+  60 ms, drift off by up to 520 ppm). But (device time, arrival - CI) is an
+  observation of the data's kind at a phase the host chooses at random, free
+  of the wait for a connection event. That matters when the packet period
+  locks to the CI: at 208 Hz (11 samples, 52.885 ms per packet) against a
+  50 ms CI the data's delays visit only a few phases ~0.96 ms apart, so a
+  board's data envelope can sit up to ~1 ms above the truth for minutes.
+  BlueZ does not report the CI; :func:`connection_interval_s` finds it from
+  the data arrivals. The BLE source (``hipimu.sources.ble.source``) feeds data
+  packets and CI-corrected pings; through bleak on the simulated BlueZ
+  (tests/test_ble.py, CIs 7.5/30/50 ms, +-100 ppm, 20 s) this took the
+  inter-sensor alignment from 0.7-1.3 ms (data only) to 0.13-0.26 ms. On real
+  boards a command handled a little after its connection event (the
+  firmware's main loop) makes pings read low by that delay: the same for
+  every board running the same firmware, so it cancels between boards.
 * Take the arrival time when the notification reaches the program, from one
   monotonic clock for all boards (``time.monotonic()``). Anything that differs
   per board and is not in the model (air time: MTU, PHY, data length
