@@ -164,6 +164,8 @@ def test_link_loss_reconnects_and_records_the_gap(sim, tmp_path):
     dt = left.device_time_s[jump + 1] - left.device_time_s[jump]
     assert gap_samples == round(dt * 208) - 1  # seq counts the hole in samples, nothing filled in
     assert result.stats["thigh_left"]["reconnects"] == 1
+    # no doubled callbacks after the reconnect: each notification decoded once
+    assert result.stats["thigh_left"]["duplicates"] == 0 and result.stats["thigh_left"]["late"] == 0
     assert result.stats["thigh_left"]["lost_samples"] == gap_samples
     kinds = [(e.kind, e.label, e.data.get("role")) for e in s.events]
     assert ("link", "lost", "thigh_left") in kinds and ("link", "restored", "thigh_left") in kinds
