@@ -113,7 +113,7 @@ def test_scan_lists_the_three_sensors(sim, tmp_path):
 
 def test_three_sensors_208_hz_zero_loss_equal_counts_aligned(sim, tmp_path):
     path = tmp_path / "s.hipimu"
-    result, source = record(sim, path, 20.0)
+    result, source = record(sim, path, 10.0)
     s = load_session(path)
     assert sorted(s.samples) == sorted(ROLES)
     lo = max(b.time_s[0] for b in s.samples.values())
@@ -154,7 +154,7 @@ def test_link_loss_reconnects_and_records_the_gap(sim, tmp_path):
         dropped["host_s"] = time.monotonic()
         await asyncio.to_thread(sim.drop_link, sim.addresses["thigh_left"], 1.5)
 
-    result, source = record(sim, path, 20.0, during=drop)
+    result, source = record(sim, path, 12.0, during=drop)
     s = load_session(path)
     left = s.samples["thigh_left"]
     st = timing_stats(left.time_s)

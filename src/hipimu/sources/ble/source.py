@@ -142,7 +142,8 @@ class DeviceLink:
         self._next_seq = 0
         self._last_ping: tuple[float, float] | None = None  # (device s, host s) of the newest ping
         self._offset0_s: float | None = None  # clock offset when data began (stats show the change)
-        self._ping_obs: list[tuple[float, float]] = []  # TIME_SYNCs: (device s, reply arrival - CI)
+        self._pings_raw: list[tuple[float, float, int]] = []  # TIME_SYNCs while data flow: (device s, reply arrival, connection)
+        self._ci_by_gen: dict[int, float] = {}  # connection -> its interval (latest estimate)
         self._arrivals: deque[float] = deque(maxlen=400)  # data arrivals of this connection (CI estimate)
         self._ci_s: float | None = None  # this connection's interval, from the arrivals
         self._has_data = False  # data packets have reached the clock fit (since the last clock reset)
@@ -258,6 +259,8 @@ class DeviceLink:
         self._arrivals.append(arrival)
         if len(self._arrivals) % 50 == 0:
             self._ci_s = connection_interval_s(self._arrivals)
+            if self._ci_s is not None:
+                self._ci_by_gen[self._gen] = self._ci_s
             self.stats.connection_interval_ms = math.nan if self._ci_s is None else self._ci_s * 1e3
         notify = float(packet_notify_device_s(dev[0], dev[-1], len(block) == cfg.samples_per_packet, 1.0 / cfg.rate_hz))
         self._observe(notify, arrival)
@@ -363,15 +366,17 @@ class DeviceLink:
             # Pings give the clock map a start before any data flows (coarse: the
             # reply is one connection interval late).
             self.clock.add(dev_s, arrival)
-        elif self._ci_s is not None:
+        else:
             # The board handles a request at the connection event that delivers it and
             # stamps it then; the reply leaves one interval later. So arrival - CI is
             # the host instant of the stamp plus the stack's latency: a point on the
             # envelope at a random phase, free of the wait for a connection event that
             # keeps data packets above it when their period locks to the CI (at 208 Hz
-            # and CI 50 ms the data alone leave each board up to ~1 ms high).
-            self._ping_obs.append((dev_s, arrival - self._ci_s))
-            self.clock.add(dev_s, arrival - self._ci_s)
+            # and CI 50 ms the data alone leave each board up to ~1 ms high). The
+            # whole-session fit corrects with the connection's final CI estimate.
+            self._pings_raw.append((dev_s, arrival, self._gen))
+            if self._ci_s is not None:
+                self.clock.add(dev_s, arrival - self._ci_s)
         self._update_clock_stats()
 
     async def read_battery(self) -> None:
@@ -526,8 +531,9 @@ class DeviceLink:
         """The whole session's clock fit (device s -> host s), or None without observations."""
         if len(self._obs_device) < 2:
             return None
-        dev = self._obs_device + [d for d, _ in self._ping_obs]
-        host = self._obs_host + [h for _, h in self._ping_obs]
+        pings = [(d, a - self._ci_by_gen[g]) for d, a, g in self._pings_raw if g in self._ci_by_gen]
+        dev = self._obs_device + [d for d, _ in pings]
+        host = self._obs_host + [h for _, h in pings]
         return fit_clock(np.asarray(dev), np.asarray(host), window_s=self._clock_window_s)
 
 
