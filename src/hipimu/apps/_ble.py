@@ -372,7 +372,10 @@ def cmd_record(args: argparse.Namespace) -> int:
                 refs = resolve_roles(explicit)
             source = BleSource(refs, rate_hz=args.rate, mag=args.mag, backend=backend, scan_timeout_s=args.scan_timeout)
             info = SessionInfo(subject_id=args.subject, test=args.test, notes=args.notes,
-                               source="ble-simulated" if world is not None else "ble", simulated=world is not None)
+                               source="ble-simulated" if world is not None else "ble", simulated=world is not None,
+                               simulation={} if world is None else {
+                                   "scenario": args.scenario, "seed": args.seed,
+                                   "via": "simulated bleak backend (hipimu.sources.ble.simbackend)"})
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
