@@ -327,8 +327,11 @@ class DeviceLink:
             with bluetooth_errors(f"{self.role}: {opcode.name}"):
                 await self._client.write_gatt_char(CONTROL_CHAR_UUID, encode_command(opcode, token, **args), response=True)
             try:
-                resp, arrival = await asyncio.wait_for(fut, _COMMAND_TIMEOUT_S)
-            except asyncio.TimeoutError:
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+                # cancellation that arrives as the response does (the source then never stops).
+                async with asyncio.timeout(_COMMAND_TIMEOUT_S):
+                    resp, arrival = await fut
+            except TimeoutError:
                 raise BluetoothError(f"{self.role}: no response to {opcode.name} within {_COMMAND_TIMEOUT_S:g} s") from None
         finally:
             self._pending.pop(token, None)
@@ -513,19 +516,27 @@ class DeviceLink:
     def _t(self, host_s: float) -> float:
         return host_s - (self.t0_host_s if self.t0_host_s is not None else host_s)
 
+    def request_stop(self) -> None:
+        """From now on: no more pings, no reconnects; ``run`` returns."""
+        self._closing = True
+        self._lost.set()
+
     async def close(self) -> None:
         """STOP streaming and disconnect (best effort); stop the tasks."""
         self._closing = True
         self.stats.state = "stopped"
         if self._client is not None and self._connected.is_set():
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.command(Opcode.STOP), 2.0)
+                async with asyncio.timeout(2.0):
+                    await self.command(Opcode.STOP)
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._client.disconnect(), 5.0)
+                async with asyncio.timeout(5.0):
+                    await self._client.disconnect()
         self._raw.put_nowait((self._gen, "stop", b"", 0.0))
         if self._pump_task is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._pump_task, 2.0)
+                async with asyncio.timeout(2.0):
+                    await self._pump_task
 
     def clock_map(self) -> Any:
         """The whole session's clock fit (device s -> host s), or None without observations."""
@@ -646,6 +657,8 @@ class BleSource(Source):
         if self._stopped:
             return
         self._stopped = True
+        for link in self.links.values():
+            link.request_stop()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
