@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import math
 import random
 import statistics
@@ -73,12 +74,12 @@ from hipimu.core.protocol import (
     DecodeError,
     DeviceConfig,
     Gap,
-    Malformed,
     Opcode,
     PacketStream,
     Response,
     Samples,
     Status,
+    StreamStats,
     decode_config,
     decode_response,
     encode_command,
@@ -134,7 +135,6 @@ class DeviceLink:
         self._device_offset_s = 0.0  # added to a rebooted board's device times so that they continue
         self._last_device_s: float | None = None  # newest emitted sample, continued base
         self._last_time_s: float | None = None  # newest emitted session time
-        self._last_host_arrival: float | None = None
         self._connected = asyncio.Event()
         self._lost = asyncio.Event()
         self._closing = False
@@ -146,10 +146,11 @@ class DeviceLink:
         self._ci_by_gen: dict[int, float] = {}  # connection -> its interval (latest estimate)
         self._arrivals: deque[float] = deque(maxlen=400)  # data arrivals of this connection (CI estimate)
         self._ci_s: float | None = None  # this connection's interval, from the arrivals
+        self._n_arrivals = 0
         self._has_data = False  # data packets have reached the clock fit (since the last clock reset)
         self._rate = RateMeter()
         self._latency: deque[float] = deque(maxlen=64)
-        self._tasks: list[asyncio.Task] = []
+        self._carried = StreamStats()  # counters of this board's finished streams (earlier connections)
         self._pump_task: asyncio.Task | None = None
 
     # -- callbacks: only enqueue ------------------------------------------
@@ -211,29 +212,21 @@ class DeviceLink:
                 self._emit(ev.block, arrival)
             elif isinstance(ev, Gap):
                 s.gaps += 1
-            elif isinstance(ev, Malformed):
-                pass
-        st = stream.stats
-        s.lost_samples = self._carried_lost + st.lost_samples
-        s.lost_packets = self._carried_lost_packets + st.lost
-        s.device_dropped = self._carried_dropped + st.device_dropped
-        s.duplicates = self._carried_dup + st.duplicates
-        s.late = self._carried_late + st.late
-        s.malformed = self._carried_malformed + st.malformed
-
-    _carried_lost = _carried_lost_packets = _carried_dropped = _carried_dup = _carried_late = _carried_malformed = 0
+        # totals over this board's connections: the finished streams' (carried) + this one's
+        now, before = stream.stats, self._carried
+        s.lost_samples = before.lost_samples + now.lost_samples
+        s.lost_packets = before.lost + now.lost
+        s.device_dropped = before.device_dropped + now.device_dropped
+        s.duplicates = before.duplicates + now.duplicates
+        s.late = before.late + now.late
+        s.malformed = before.malformed + now.malformed
 
     def _carry_stream_stats(self) -> None:
         """Fold the finished stream's counters into the carried totals."""
         if self._stream is None:
             return
-        st = self._stream.stats
-        self._carried_lost += st.lost_samples
-        self._carried_lost_packets += st.lost
-        self._carried_dropped += st.device_dropped
-        self._carried_dup += st.duplicates
-        self._carried_late += st.late
-        self._carried_malformed += st.malformed
+        for f in dataclasses.fields(StreamStats):
+            setattr(self._carried, f.name, getattr(self._carried, f.name) + getattr(self._stream.stats, f.name))
 
     def _emit(self, block: SampleBlock, arrival: float) -> None:
         dev = block.time_s + self._device_offset_s
@@ -250,14 +243,15 @@ class DeviceLink:
             if self._last_device_s is not None:
                 lost = max(0, round((float(dev[0]) - self._last_device_s) * self.config.rate_hz) - 1)  # type: ignore[union-attr]
             self._index_offset = self._next_seq + lost - int(block.seq[0])  # type: ignore[index]
-            self._carried_lost += lost
+            self._carried.lost_samples += lost  # the hole, counted as lost on the radio
             self._events.append(Event(self._t(restored_at), "link", "restored", {
                 "role": self.role, "device_id": self.stats.device_id, "down_s": round(restored_at - lost_at, 3),
                 "lost_samples": lost}))
         cfg = self.config
         assert cfg is not None
         self._arrivals.append(arrival)
-        if len(self._arrivals) % 50 == 0:
+        self._n_arrivals += 1
+        if self._n_arrivals % 100 == 0:  # ~3 ms a call: every 100th packet, not every one
             self._ci_s = connection_interval_s(self._arrivals)
             if self._ci_s is not None:
                 self._ci_by_gen[self._gen] = self._ci_s
@@ -282,6 +276,7 @@ class DeviceLink:
         s.rate_hz = self._rate.rate_hz
         self._latency.append(arrival - float(self.clock.to_host(dev[-1])))  # last sample -> on screen
         s.latency_ms = 1e3 * statistics.median(self._latency)
+        s.backlog = self._raw.qsize()
         self._update_clock_stats()
         s.updated_s = arrival
         self._output.put_nowait(out)
@@ -404,6 +399,7 @@ class DeviceLink:
             raise _Stopped()
         self._client = client
         self._arrivals.clear()  # a new connection may have another interval
+        self._n_arrivals = 0
         self._ci_s = None
         self._lost.clear()
         self._connected.set()

@@ -23,7 +23,8 @@ class LinkStats:
     received) or by the device (``device_dropped``, its FIFO overflowed) over
     all samples that should have arrived; ``latency_ms``: median of arrival
     minus the mapped instant of each packet's last sample (how late the live
-    view is); ``clock_offset_ms``: how far the device clock has moved against
+    view is; a host that cannot keep up shows here and in ``backlog``, not as
+    loss, since nothing is lost, only late); ``clock_offset_ms``: how far the device clock has moved against
     the host clock since streaming began (the drift at work); ``clock_drift_ppm``:
     its rate (host rate against the device's, minus 1); ``rssi_dbm``: the last value the adapter reported (BlueZ
     reports it while scanning; a connected board's is the one seen before
@@ -46,6 +47,7 @@ class LinkStats:
     gaps: int = 0
     reconnects: int = 0
     stale_callbacks: int = 0  #: notifications from a connection already replaced (ignored)
+    backlog: int = 0  #: notifications received but not yet decoded (grows when the computer cannot keep up)
     rate_hz: float = math.nan
     nominal_rate_hz: float = math.nan
     latency_ms: float = math.nan
