@@ -30,3 +30,16 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 
 settings.register_profile("hipimu", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("hipimu")
+
+
+def inter_sensor_alignment_s(session, true_time_s) -> float:
+    """Largest difference between sensors of the error of ``time_s`` against the
+    true instants (``true_time_s(role, device_time_s)``, session time base), on
+    a common grid from 0.5 s after the last sensor starts to the first end:
+    a latency common to all sensors cancels."""
+    errors = {r: (b.time_s, b.time_s - true_time_s(r, b.device_time_s)) for r, b in session.samples.items()}
+    lo = max(t[0] for t, _ in errors.values()) + 0.5
+    hi = min(t[-1] for t, _ in errors.values())
+    grid = np.linspace(lo, hi, 2000)
+    on_grid = np.array([np.interp(grid, t, e) for t, e in errors.values()])
+    return float(np.max(on_grid.max(axis=0) - on_grid.min(axis=0)))

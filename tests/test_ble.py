@@ -31,6 +31,8 @@ from hipimu.sources.ble.simbluez.harness import SimulatedBlueZ
 from hipimu.sources.ble.source import BleSource
 from hipimu.storage.recording import load_session
 
+from conftest import inter_sensor_alignment_s
+
 ROLES = ("pelvis", "thigh_right", "thigh_left")
 #: Link and clock of each board: the extremes the issue names (+-100 ppm, 7.5-50 ms).
 LINKS = {
@@ -82,18 +84,10 @@ def true_host_s(sim, role, device_time_s):
     return tr["boot_host_s"] + (np.asarray(device_time_s) - tr["clock_offset_s"]) / (1.0 + tr["clock_ppm"] * 1e-6)
 
 
-def alignment_errors_s(sim, session, t0_host_s):
-    """role -> (time_s, error of time_s vs the true instant) and the largest
-    inter-sensor difference of those errors on a common grid, s."""
-    errs = {}
-    for r, blk in session.samples.items():
-        truth = true_host_s(sim, r, blk.device_time_s) - t0_host_s
-        errs[r] = (blk.time_s, blk.time_s - truth)
-    lo = max(e[0][0] for e in errs.values()) + 0.5
-    hi = min(e[0][-1] for e in errs.values())
-    grid = np.linspace(lo, hi, 2000)
-    on_grid = np.array([np.interp(grid, t, e) for t, e in errs.values()])
-    return errs, float(np.max(on_grid.max(axis=0) - on_grid.min(axis=0)))
+def alignment_s(sim, session):
+    """Inter-sensor alignment of a recording against the simulated BlueZ's clock model."""
+    t0 = session.results["clock_sync"]["pelvis"]["t0_host_s"]
+    return inter_sensor_alignment_s(session, lambda r, dev: true_host_s(sim, r, dev) - t0)
 
 
 def test_scan_lists_the_three_sensors(sim, tmp_path):
@@ -140,7 +134,7 @@ def test_three_sensors_208_hz_zero_loss_equal_counts_aligned(sim, tmp_path):
     # arrivals: tests/test_clocksync.py and bench/clock_sync.py)
     clock = s.results["clock_sync"]
     assert set(clock) >= set(ROLES) and all(clock[r]["fit"]["knot_device_s"] for r in ROLES)
-    errs, worst = alignment_errors_s(sim, s, clock["pelvis"]["t0_host_s"])
+    worst = alignment_s(sim, s)
     print(f"alignment: {worst * 1e3:.2f} ms")
     assert worst < 1e-3, f"inter-sensor alignment {worst * 1e3:.2f} ms"
 
@@ -177,7 +171,7 @@ def test_link_loss_reconnects_and_records_the_gap(sim, tmp_path):
         assert timing_stats(s.samples[r].time_s).gaps == 0, r
         assert result.stats[r]["reconnects"] == 0 and result.stats[r]["lost_samples"] == 0
     assert left.time_s[-1] > s.samples["pelvis"].time_s[-1] - 0.5  # streaming again until the end
-    _, worst = alignment_errors_s(sim, s, s.results["clock_sync"]["pelvis"]["t0_host_s"])
+    worst = alignment_s(sim, s)
     print(f"alignment after a reconnect: {worst * 1e3:.2f} ms")
     assert worst < 1e-3, f"inter-sensor alignment after a reconnect {worst * 1e3:.2f} ms"
 

@@ -405,3 +405,16 @@ def test_connection_interval_unknown_without_a_grid():
     rng = np.random.default_rng(1)
     assert connection_interval_s(np.cumsum(rng.uniform(0.02, 0.08, 300))) is None  # no grid at all
     assert connection_interval_s(np.arange(10) * 0.015) is None  # too few arrivals
+
+
+@pytest.mark.parametrize("ci_s", [0.0075, 0.015, 0.05])
+def test_connection_interval_survives_a_host_stall(ci_s):
+    """A stalled event loop stamps a run of arrivals late (here a quarter of them,
+    by up to 30 ms): the interval is still found, not a divisor or a multiple."""
+    from hipimu.core.clocksync import connection_interval_s
+
+    rng = np.random.default_rng(7)
+    send = rng.uniform(0, 1) + np.arange(160) * 11 / 208.0
+    arrival = np.ceil(send / ci_s) * ci_s + 0.001 + rng.exponential(0.0002, send.size)
+    arrival[20:60] += rng.uniform(0.002, 0.030, 40)
+    assert connection_interval_s(arrival) == pytest.approx(ci_s)

@@ -25,6 +25,8 @@ from hipimu.sources.ble.simbackend import SimulatedWorld
 from hipimu.sources.ble.source import BleSource
 from hipimu.storage.recording import load_session
 
+from conftest import inter_sensor_alignment_s
+
 ROLES = ("pelvis", "thigh_right", "thigh_left")
 
 
@@ -58,18 +60,11 @@ def test_sensors_align_within_a_millisecond(tmp_path, ci_ms, ppm):
     result = asyncio.run(asyncio.wait_for(main(), 90))
     s = load_session(path)
     t0 = s.results["clock_sync"]["pelvis"]["t0_host_s"]
-    errors = {}
     for r, blk in s.samples.items():
-        b = boards[r]
-        true = np.array([b._host_time_of(d * 1e6) for d in blk.device_time_s]) - t0
-        errors[r] = (blk.time_s, blk.time_s - true)
         assert timing_stats(blk.device_time_s).gaps == 0, r
         assert result.stats[r]["loss_percent"] == 0.0
-    lo = max(e[0][0] for e in errors.values()) + 0.5
-    hi = min(e[0][-1] for e in errors.values())
-    grid = np.linspace(lo, hi, 2000)
-    on_grid = np.array([np.interp(grid, t, e) for t, e in errors.values()])
-    worst = float(np.max(on_grid.max(axis=0) - on_grid.min(axis=0)))
+    worst = inter_sensor_alignment_s(
+        s, lambda r, dev: np.array([boards[r]._host_time_of(d * 1e6) for d in dev]) - t0)
     assert worst < 1e-3, f"inter-sensor alignment {worst * 1e3:.2f} ms"
 
 
@@ -125,7 +120,7 @@ def test_assign_by_shaking_remembers_each_board_in_its_role(tmp_path, config_dir
     p = hipimu("assign", "--shake", "--simulate", "--seed", "4")
     assert p.returncode == 0, p.stderr
     assert p.stdout.count("Shake the sensor") == 3
-    world = SimulatedWorld(seed=4, prepare=False) if "prepare" in SimulatedWorld.__init__.__code__.co_varnames else SimulatedWorld.default(seed=4)
+    world = SimulatedWorld(seed=4, prepare=False)  # the same boards, without simulating the subject
     truth = {b.role: b.device_id for b in world.boards.values()}
     doc = json.loads((config_dir / "sensors.json").read_text())
     assert doc["roles"] == truth
@@ -146,3 +141,13 @@ def test_assign_explicit_ids_and_scan_shows_roles(tmp_path, config_dir):
     assert rows[f"hipimu-{ids['pelvis'][-4:]}"].rstrip().endswith("thigh_left")
     p = hipimu("assign", "--pelvis", "b677")
     assert p.returncode == 2 and "full device ids" in p.stderr
+
+
+def test_assign_moves_a_board_to_its_new_role(tmp_path, config_dir):
+    world = SimulatedWorld(seed=0, prepare=False)
+    ids = {b.role: b.device_id for b in world.boards.values()}
+    assert hipimu("assign", "--pelvis", ids["pelvis"], "--thigh-left", ids["thigh_left"]).returncode == 0
+    p = hipimu("assign", "--thigh-left", ids["pelvis"])  # the pelvis board is now worn on the left thigh
+    assert p.returncode == 0, p.stderr
+    assert json.loads((config_dir / "sensors.json").read_text())["roles"] == {"thigh_left": ids["pelvis"]}
+

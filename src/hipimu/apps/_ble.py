@@ -181,13 +181,9 @@ def cmd_assign(args: argparse.Namespace) -> int:
         short = [f"{r} ({ref.value})" for r, ref in refs.items() if ref.kind != "id"]
         if short:
             raise InputError(f"give full device ids (16 hex digits, see 'hipimu scan') to remember: {', '.join(short)}")
-        roles = {**load_roles(), **{r: ref.value for r, ref in refs.items()}}
-        taken = {}
-        for r in ROLES:  # a board named for a new role leaves its old one
-            if r in roles and roles[r] in taken.values() and r not in refs:
-                del roles[r]
-            elif r in roles:
-                taken[r] = roles[r]
+        named = {r: ref.value for r, ref in refs.items()}
+        # a board named for a new role leaves its old one
+        roles = {**{r: d for r, d in load_roles().items() if d not in named.values()}, **named}
     else:
         raise InputError("say which sensor is worn where: --pelvis/--thigh-right/--thigh-left ID, or --shake")
     path = save_roles(roles)
@@ -263,8 +259,11 @@ async def record_session(
         async with source:
             # The file is created once the sensors stream (a sensor that is not found leaves
             # no empty recording behind); what arrived meanwhile waits in the source's queue.
-            writer = RecordingWriter(path, SessionInfo.from_dict({**info.to_dict(), "sides": _sides(source.devices)}),
-                                     overwrite=overwrite, flush_interval_s=0.5)
+            # (in a thread: creating the file syncs it to disk, and the event loop must keep
+            # stamping the notifications' arrival times meanwhile)
+            writer = await asyncio.to_thread(
+                RecordingWriter, path, SessionInfo.from_dict({**info.to_dict(), "sides": _sides(source.devices)}),
+                overwrite=overwrite, flush_interval_s=0.5)
             for dev in source.devices.values():
                 writer.add_device(dev)
             t_start = time.monotonic()

@@ -188,52 +188,44 @@ MAX_RATE_ERROR = 1e-3  #: a ClockMap's segments keep their slope within 1 +- thi
 CI_UNIT_S = 1.25e-3  #: BLE connection intervals are multiples of 1.25 ms (7.5 ms .. 4 s)
 
 
-def connection_interval_s(arrival_s: Any, *, window_s: float = 1.5e-3, min_fraction: float = 0.9,
-                          max_ci_s: float = 0.1, min_arrivals: int = 100) -> float | None:
+def connection_interval_s(arrival_s: Any, *, window_s: float = 1.5e-3, min_fraction: float = 0.5,
+                          min_ratio: float = 0.8, max_ci_s: float = 0.1, min_arrivals: int = 100) -> float | None:
     """The connection interval of one link from its notifications' arrival times.
 
     Notifications arrive at connection events (every CI on the central's
     clock) plus a stack latency that is mostly near its minimum, so the
     arrival times modulo the true CI bunch up just above one value. For each
-    BLE interval (a multiple of 1.25 ms, 7.5 ms up to ``max_ci_s``), the
-    share of arrivals (modulo the interval) inside the densest ``window_s``;
-    the largest interval where that share reaches ``min_fraction`` is the CI
-    (its divisors bunch them too; a multiple of the CI, e.g. the packet
-    period of 7 CIs, spreads them over several bunches). None when no
-    interval does (too much jitter) or with fewer than ``min_arrivals``.
-    The share is 0.99-1.0 at the true CI through bleak on the simulated
-    BlueZ; at twice the CI it reached 0.6 on short prefixes, hence 0.9 (a
-    CI taken too large would make corrected pings read low by the excess).
+    BLE interval (a multiple of 1.25 ms, 7.5 ms up to ``max_ci_s``): the
+    share of arrivals (modulo the interval) inside the densest ``window_s``.
+    The CI is the largest interval whose share reaches ``min_fraction`` and
+    ``min_ratio`` times the share of each of its divisors among the
+    intervals. Divisors of the CI bunch the arrivals at least as well (so the
+    ratio holds at the CI); a multiple of it, e.g. twice the CI or the packet
+    period of 7 CIs, splits them over several bunches (ratio ~0.5). A host
+    stall stamps arrivals late and lowers every share alike: through bleak
+    on the simulated BlueZ the share at the true CI is 0.9-1.0, down to
+    0.75-0.85 when the event loop stalled early in a recording, and at twice
+    the CI up to 0.6 on short prefixes. None when no interval qualifies or
+    with fewer than ``min_arrivals``. (A CI taken too large would make
+    corrected pings read low by the excess; a divisor only makes them useless.)
     """
     t = np.sort(np.asarray(arrival_s, dtype=np.float64).ravel())
     if t.size < min_arrivals:
         return None
     t = t - t[0]
-    for n in range(int(round(max_ci_s / CI_UNIT_S)), 5, -1):
-        c = n * CI_UNIT_S
-        r = np.sort(np.mod(t, c))
-        wrapped = np.concatenate([r, r + c])
+    share: dict[int, float] = {}
+    for n in range(6, int(round(max_ci_s / CI_UNIT_S)) + 1):
+        r = np.sort(np.mod(t, n * CI_UNIT_S))
+        wrapped = np.concatenate([r, r + n * CI_UNIT_S])
         # arrivals in [r_i, r_i + window) for every start r_i (circularly)
-        inside = np.searchsorted(wrapped, r + window_s, side="left") - np.arange(r.size)
-        if inside.max() >= min_fraction * r.size:
-            return c
+        share[n] = float((np.searchsorted(wrapped, r + window_s, side="left") - np.arange(r.size)).max() / r.size)
+    for n in sorted(share, reverse=True):
+        divisors = [share[m] for m in share if m < n and n % m == 0]
+        if share[n] >= min_fraction and all(share[n] >= min_ratio * d for d in divisors):
+            return n * CI_UNIT_S
     return None
-    for n in range(int(round(max_ci_s / CI_UNIT_S)), 5, -1):
-        c = n * CI_UNIT_S
-        k = np.round(d / c)
-        fit = (np.abs(d - k * c) <= tolerance_s) & (k >= 1)
-        if np.mean(fit) < min_fraction:
-            continue
-        _, counts = np.unique(k[fit], return_counts=True)
-        if np.count_nonzero(counts >= 0.02 * d.size) >= 2:
-            return c
-    return None
-    for n in range(int(round(max_ci_s / CI_UNIT_S)), 5, -1):
-        c = n * CI_UNIT_S
-        resid = np.abs(d - np.round(d / c) * c)
-        if np.mean(resid <= tolerance_s) >= min_fraction and np.all(np.round(d / c) >= 1):
-            return c
-    return None
+
+
 JITTER_HISTORY = 512  #: observations ClockSync.jitter_s looks back over
 
 

@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable
 
 import numpy as np
 
-from hipimu.core.model import Event
 from hipimu.errors import BluetoothError
 from hipimu.sources.ble._bleak import Advert, Backend
 from hipimu.sources.ble.roles import SensorRef
@@ -104,9 +103,4 @@ async def identify_by_shaking(
 
 
 def _drain(q: asyncio.Queue) -> list:
-    out = []
-    while not q.empty():
-        item = q.get_nowait()
-        if not isinstance(item, Event):
-            out.append(item)
-    return out
+    return [q.get_nowait() for _ in range(q.qsize())]

@@ -64,7 +64,7 @@ from typing import Any
 import numpy as np
 
 from hipimu.core.clocksync import ClockSync, connection_interval_s, fit_clock, packet_notify_device_s
-from hipimu.core.model import DeviceInfo, Event, SampleBlock, SessionInfo
+from hipimu.core.model import Event, SampleBlock, SessionInfo
 from hipimu.core.protocol import (
     BATTERY_LEVEL_CHAR_UUID,
     CONFIG_CHAR_UUID,
@@ -90,7 +90,7 @@ from hipimu.sources.ble._bleak import Advert, Backend, bluetooth_errors, connect
 from hipimu.sources.ble.roles import SensorRef
 from hipimu.sources.ble.stats import LinkStats, RateMeter
 
-__all__ = ["BleSource", "DeviceLink", "scan_sensors", "describe_sensor"]
+__all__ = ["BleSource", "DeviceLink", "describe_sensor"]
 
 _COMMAND_TIMEOUT_S = 3.0
 _SENTINEL = object()
@@ -251,11 +251,9 @@ class DeviceLink:
         assert cfg is not None
         self._arrivals.append(arrival)
         self._n_arrivals += 1
-        if self._n_arrivals % 100 == 0:  # ~3 ms a call: every 100th packet, not every one
-            self._ci_s = connection_interval_s(self._arrivals)
-            if self._ci_s is not None:
-                self._ci_by_gen[self._gen] = self._ci_s
-            self.stats.connection_interval_ms = math.nan if self._ci_s is None else self._ci_s * 1e3
+        # ~3 ms a call: every 25th packet until the interval is known, then every 100th
+        if self._n_arrivals % (25 if self._ci_s is None else 100) == 0:
+            self._estimate_ci()
         notify = float(packet_notify_device_s(dev[0], dev[-1], len(block) == cfg.samples_per_packet, 1.0 / cfg.rate_hz))
         self._observe(notify, arrival)
         t = self._session_time(dev)
@@ -280,6 +278,13 @@ class DeviceLink:
         self._update_clock_stats()
         s.updated_s = arrival
         self._output.put_nowait(out)
+
+    def _estimate_ci(self) -> None:
+        """This connection's interval from its data arrivals (None while unclear)."""
+        self._ci_s = connection_interval_s(self._arrivals)
+        if self._ci_s is not None:
+            self._ci_by_gen[self._gen] = self._ci_s
+        self.stats.connection_interval_ms = math.nan if self._ci_s is None else self._ci_s * 1e3
 
     def _observe(self, device_s: float, host_s: float) -> None:
         """A data packet's (notify instant, arrival): into the live fit and the session's."""
@@ -342,9 +347,9 @@ class DeviceLink:
             return
         t32 = int(resp.device_time_us)  # type: ignore[arg-type]
         dev_s = self._stream.clock.unwrap(t32) * 1e-6 + self._device_offset_s
-        ref = self._last_ping if self._last_ping is not None and (not self._obs_device or self._last_ping[1] > self._obs_host[-1]) else (
-            (self._obs_device[-1], self._obs_host[-1]) if self._obs_device else None)
-        # (ref: the newest thing known about this board's clock)
+        # the newest (device s, host s) pair known for this board's clock
+        known = [p for p in (self._last_ping, (self._obs_device[-1], self._obs_host[-1]) if self._obs_device else None) if p]
+        ref = max(known, key=lambda p: p[1]) if known else None
         if ref is not None:
             expected = ref[0] + (arrival - ref[1])
             if abs(dev_s - expected) > 1.0:
@@ -538,15 +543,11 @@ class DeviceLink:
         """The whole session's clock fit (device s -> host s), or None without observations."""
         if len(self._obs_device) < 2:
             return None
+        self._estimate_ci()  # the final estimate, from every arrival kept
         pings = [(d, a - self._ci_by_gen[g]) for d, a, g in self._pings_raw if g in self._ci_by_gen]
         dev = self._obs_device + [d for d, _ in pings]
         host = self._obs_host + [h for _, h in pings]
         return fit_clock(np.asarray(dev), np.asarray(host), window_s=self._clock_window_s)
-
-
-async def scan_sensors(backend: Backend | None = None, *, timeout_s: float = 5.0) -> dict[str, Advert]:
-    """All hipimu boards advertising within ``timeout_s``: address -> Advert."""
-    return await scan(backend or Backend(), timeout_s=timeout_s)
 
 
 async def describe_sensor(backend: Backend, advert: Advert) -> dict[str, Any]:
@@ -698,6 +699,3 @@ class BleSource(Source):
             out[r] = {"t0_host_s": self.t0_host_s, "observations": len(link._obs_device),
                       "fit": None if cm is None else cm.to_dict()}
         return out
-
-    def device_info(self, role_name: str) -> DeviceInfo:
-        return self.devices[role_name]
