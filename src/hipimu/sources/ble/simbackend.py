@@ -412,6 +412,9 @@ class SimulatedBoard:
         self.down_until = 0.0
         self.truth: list[StartTruth] = []
         self.counters = BoardCounters()
+        #: set to a list to log each delivered data notification as (connection event
+        #: instant, host clock when the callback ran): the schedule and its wall-clock lateness
+        self.delivery_log: list[tuple[float, float]] | None = None
         self._rng = random.Random(seed)
         self._loss_rng = random.Random(seed + 1)
         self._link: _Link | None = None
@@ -1052,6 +1055,8 @@ class _Link:
                     board.counters.packets_lost += 1
                     continue
                 board.counters.packets_sent += 1
+            if item.is_data and board.delivery_log is not None:
+                board.delivery_log.append((t, _now()))
             self._deliver(item)
             if not self.open:
                 return
