@@ -240,6 +240,8 @@ async def record_session(
     on_tick: Callable[[Any, float], None] | None = None,
     tick_s: float = 1.0,
     markers: asyncio.Queue | None = None,
+    on_block: Callable[[Any], None] | None = None,
+    on_open: Callable[[Any], None] | None = None,
 ) -> RecordResult:
     """Stream ``source`` into a new recording at ``path`` until ``duration_s``
     (session seconds) or ``stop`` is set; flushed at least twice a second.
@@ -248,7 +250,10 @@ async def record_session(
     ``clock_summary()`` (:class:`~hipimu.sources.ble.BleSource` has them):
     link events are recorded as they happen, and at the end the sample times
     are re-mapped with the whole session's clock fit. ``markers``: a queue of
-    :class:`~hipimu.core.model.Event` to record (typed by the operator).
+    (kind, label, host monotonic s) to record (typed by the operator), or
+    :class:`~hipimu.core.model.Event` objects already in session time.
+    ``on_block(block)``: every block, once appended (the dashboard's angles);
+    ``on_open(source)``: once the sensors stream and the file exists.
     """
     from hipimu.storage.recording import RecordingWriter
 
@@ -267,11 +272,15 @@ async def record_session(
             for dev in source.devices.values():
                 writer.add_device(dev)
             t_start = time.monotonic()
+            if on_open is not None:
+                on_open(source)
 
             async def consume() -> None:
                 async for block in source.blocks():
                     writer.append(block)
                     result.samples[block.role] = result.samples.get(block.role, 0) + len(block)
+                    if on_block is not None:
+                        on_block(block)
 
             consumer = asyncio.create_task(consume())
             try:
@@ -322,8 +331,12 @@ def _pop_events(source: Any, markers: asyncio.Queue | None, t_start: float) -> l
     events = list(source.pop_events()) if hasattr(source, "pop_events") else []
     t0 = getattr(source, "t0_host_s", None) or t_start
     while markers is not None and not markers.empty():
-        kind, label, host_s = markers.get_nowait()
-        events.append(Event(host_s - t0, kind, label))
+        item = markers.get_nowait()
+        if isinstance(item, Event):
+            events.append(item)
+        else:
+            kind, label, host_s = item
+            events.append(Event(host_s - t0, kind, label))
     return sorted(events, key=lambda e: e.time_s)
 
 

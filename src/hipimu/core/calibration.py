@@ -156,7 +156,7 @@ def _windows_from_events(events: list[Event], roles: list[str]) -> CalibrationWi
     spans: dict[str, tuple[float, float]] = {}
     open_: dict[str, float] = {}
     for e in events:
-        if e.kind == "phase_start" and e.label not in spans:
+        if e.kind == "phase_start":  # a phase done again replaces the earlier one
             open_[e.label] = e.time_s
         elif e.kind == "phase_end" and e.label in open_:
             spans[e.label] = (open_.pop(e.label), e.time_s)

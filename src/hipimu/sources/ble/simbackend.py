@@ -1321,6 +1321,22 @@ class SimulatedWorld:
     def _subject_future(self, rate_hz: int) -> concurrent.futures.Future:
         return _subject_future(self._subject_key(rate_hz))
 
+    @property
+    def subject_epoch_s(self) -> float | None:
+        """Host monotonic instant (s) of the subject's script time 0 (None before the first START
+        with ``subject_clock="first_start"``)."""
+        with self._lock:
+            return self._epoch
+
+    def subject_events(self) -> list[Any]:
+        """The scenario script's events (script time, s; blocking until the subject is simulated):
+        the demo's simulated clinician acts on them."""
+        return list(self.subject().events)
+
+    def subject_duration_s(self) -> float:
+        """The script's length (s): the subject starts it again after it."""
+        return float(self._subject_future(self.rate_hz).result().duration_s)
+
     def _subject_epoch(self, t: float) -> float:
         with self._lock:
             if self._epoch is None:

@@ -1,0 +1,591 @@
+"""Angles as the samples arrive: the live counterpart of :mod:`hipimu.core.pipeline`.
+
+:class:`LiveProcessor` is fed sample blocks (any source, any order across
+sensors) and, each time it is advanced, hands out what became computable:
+
+1. before the anatomical calibration, the :class:`CalibrationGuide` follows the
+   routine (docs/calibration.md) live: stand still (a countdown), two hip
+   hinges, three knee lifts per instrumented leg, stand still; each phase is
+   detected from the sensors' own movement, counted, and recorded as
+   ``phase_start``/``phase_end`` events; at the end :func:`calibrate` runs on
+   those windows -- pass, or fail with what to redo;
+2. after it, hip and pelvis angles on the same grid (``k / rate_hz``) and with
+   the same functions as :func:`hipimu.core.kinematics.compute_angles`, so a
+   recording of the session processed afterwards gives the same numbers:
+   orientations come from the same incremental filter, the calibration from
+   the same windows (the guide's events), heading re-alignments from the same
+   ``zero`` events (:meth:`LiveProcessor.zero`; the hold's second is revised
+   when it is over). Still-standing re-alignment (free movement) needs the
+   whole stance and is applied only when the session is processed afterwards;
+   live, the quality falls with time since the last zero instead.
+
+Pure core: arrays in, arrays out, no I/O. The dashboard's engine owns one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from hipimu.core.calibration import (
+    MAX_STILL_RATE_DEG_S,
+    AnatomicalCalibration,
+    CalibrationError,
+    CalibrationWindows,
+    calibrate,
+)
+from hipimu.core.conventions import CALIBRATION_PHASES, ROLES, SIDES, hip_angles_rad, pelvis_angles_rad
+from hipimu.core.kinematics import (
+    HEADING_DRIFT_DEG_S_6D,
+    HEADING_DRIFT_DEG_S_9D,
+    QUALITY_ZERO_AT_DEG,
+    TURN_ERROR_FRACTION,
+    TURN_ERROR_FRACTION_9D,
+    ZERO_HOLD_S,
+    HeadingAnchor,
+    _axial,
+    _sensor_on_grid,
+    _yaw,
+    _zero_anchor,
+)
+from hipimu.core.live_types import AngleBlock, GuideState, GuideStep
+from hipimu.core.model import Event, SampleBlock
+from hipimu.core.orientation import Orientation, OrientationTracker
+
+__all__ = ["LiveProcessor", "LiveOutput", "CalibrationGuide"]
+
+UP = np.array([0.0, 1.0, 0.0])
+
+#: The guide looks at the sensors on this grid (s) and averages their angular
+#: speed over the last GUIDE_AVERAGE_S.
+GUIDE_STEP_S = 0.02
+GUIDE_AVERAGE_S = 0.5
+#: Standing still: this long for the first phase, this long for the last (s).
+STAND_S = 3.0
+STAND_FINAL_S = 2.0
+#: A deliberate movement turns a segment faster than this (deg/s): it opens a phase.
+MOVING_DEG_S = 30.0
+#: A movement is counted when the segment tilts this far from its standing
+#: inclination (deg) and comes back within the second threshold.
+HINGE_DOWN_DEG, HINGE_BACK_DEG = 20.0, 10.0
+LIFT_UP_DEG, LIFT_BACK_DEG = 30.0, 15.0
+#: After the last movement the segment is still this long: the phase ends (s).
+SETTLE_S = 0.5
+#: Phase windows extend this far before the first movement (s), as detection does.
+LEAD_S = 0.5
+#: Orientation kept once calibrated (s): the zero hold and the revisions need some past.
+KEEP_S = 20.0
+#: ... and before: the routine must fit in this (older samples are dropped).
+KEEP_UNCALIBRATED_S = 300.0
+
+_INSTRUCTIONS = {
+    "stand": "Stand still, upright, feet hip-width apart, toes forward",
+    "hip_hinge": "Two slow hip hinges: bow forward from the hips (~45°), knees straight, and back up",
+    "knee_lift_right": "Three slow knee lifts with the RIGHT leg to ~60° hip flexion",
+    "knee_lift_left": "Three slow knee lifts with the LEFT leg to ~60° hip flexion",
+    "stand_final": "Stand still again",
+}
+_TARGETS = {"stand": 0, "hip_hinge": 2, "knee_lift_right": 3, "knee_lift_left": 3, "stand_final": 0}
+_MOVER = {"hip_hinge": "pelvis", "knee_lift_right": "thigh_right", "knee_lift_left": "thigh_left"}
+
+
+class _Buffer:
+    """One sensor's orientation so far (growing arrays, trimmed at the front)."""
+
+    def __init__(self, role: str) -> None:
+        self.role = role
+        self.t = np.zeros(0)
+        self.q = np.zeros((0, 4))
+        self.filled = np.zeros(0, dtype=bool)
+        self.rest = np.zeros(0, dtype=bool)
+
+    def add(self, o: Orientation) -> None:
+        if len(o):
+            self.t = np.concatenate([self.t, o.time_s])
+            self.q = np.concatenate([self.q, o.quat_wxyz])
+            self.filled = np.concatenate([self.filled, o.filled])
+            self.rest = np.concatenate([self.rest, o.rest])
+
+    def trim_before(self, t0: float) -> None:
+        k = max(int(np.searchsorted(self.t, t0)) - 1, 0)
+        if k > 0:
+            self.t, self.q, self.filled, self.rest = self.t[k:], self.q[k:], self.filled[k:], self.rest[k:]
+
+    def orientation(self) -> Orientation:
+        return Orientation(self.role, self.t, self.q, self.rest, None, self.filled)
+
+    @property
+    def end_s(self) -> float:
+        return float(self.t[-1]) if len(self.t) else -math.inf
+
+
+@dataclass
+class LiveOutput:
+    """What one :meth:`LiveProcessor.advance` produced: events to record (the
+    guide's phases), new or revised angles, the guide when it changed, and the
+    calibration the moment it passed."""
+
+    events: list[Event] = field(default_factory=list)
+    angles: list[AngleBlock] = field(default_factory=list)
+    guide: GuideState | None = None
+    calibration: AnatomicalCalibration | None = None
+
+
+# ---------------------------------------------------------------------------
+# The guided calibration
+# ---------------------------------------------------------------------------
+
+
+class CalibrationGuide:
+    """Follows the routine live, phase by phase, from the sensors' angular
+    speed (deg/s, averaged over the last 0.5 s) and inclination (deg from
+    their standing one). Fed on a 20 ms grid by :class:`LiveProcessor`."""
+
+    def __init__(self, roles: list[str]) -> None:
+        self.roles = roles
+        phases = [p for p in CALIBRATION_PHASES if p not in _MOVER or _MOVER[p] in roles]
+        self.state = GuideState([GuideStep(p, _INSTRUCTIONS[p], target=_TARGETS[p]) for p in phases])
+        self.state.steps[0].status = "active"
+        self.spans: dict[str, tuple[float, float]] = {}
+        self.events: list[Event] = []
+        self.changed = True
+        self._reset_step()
+
+    # -- control -----------------------------------------------------------------
+    def _reset_step(self) -> None:
+        self._still_from: float | None = None
+        self._move_start: float | None = None
+        self._last_move: float | None = None
+        self._away = False
+        self._other_away = False
+        self._since_active: float | None = None
+
+    @property
+    def step(self) -> GuideStep | None:
+        s = self.state
+        return s.steps[s.active] if s.result == "running" and s.active < len(s.steps) else None
+
+    def activate(self, index: int, message: str = "") -> None:
+        """Make step ``index`` the active one (redo); later steps that were done stay done."""
+        s = self.state
+        s.active = index
+        s.result = "running"
+        s.message = ""
+        s.countdown_s = None
+        step = s.steps[index]
+        step.status, step.count = "active", 0
+        step.message = message
+        self._reset_step()
+        self.changed = True
+
+    def restart(self) -> None:
+        for step in self.state.steps:
+            step.status, step.count, step.message = "waiting", 0, ""
+        self.spans.clear()
+        self.activate(0)
+
+    def redo(self) -> None:
+        s = self.state
+        failed = [i for i, st in enumerate(s.steps) if st.status == "failed"]
+        self.activate(failed[0] if failed else min(s.active, len(s.steps) - 1))
+
+    def _finish_step(self, span: tuple[float, float], message: str) -> None:
+        s = self.state
+        step = s.steps[s.active]
+        step.status, step.message = "done", message
+        label = step.phase
+        self.spans[label] = span
+        self.events += [Event(span[0], "phase_start", label), Event(span[1], "phase_end", label)]
+        s.countdown_s = None
+        nxt = [i for i, st in enumerate(s.steps) if st.status != "done"]
+        if nxt:
+            s.active = nxt[0]
+            s.steps[s.active].status, s.steps[s.active].count = "active", 0
+        else:
+            s.active = len(s.steps)
+        self._reset_step()
+        self.changed = True
+
+    def complete(self) -> bool:
+        return all(st.status == "done" for st in self.state.steps)
+
+    def windows(self) -> CalibrationWindows:
+        stand = self.spans["stand"]
+        functional = {_MOVER[p]: self.spans[p] for p in _MOVER if _MOVER[p] in self.roles}
+        return CalibrationWindows(stand, functional, "events")
+
+    def fail(self, message: str) -> None:
+        """The calibration failed on the windows: mark the step to redo, make it active."""
+        phase = _phase_of_failure(message, [st.phase for st in self.state.steps])
+        index = [st.phase for st in self.state.steps].index(phase)
+        step = self.state.steps[index]
+        self.activate(index, message)
+        step.status = "failed"
+        step.message = message
+        self.state.result = "failed"
+        self.state.message = f"calibration failed: {message}. Redo: {_INSTRUCTIONS[phase].lower()}"
+        self.changed = True
+
+    def passed(self, cal: AnatomicalCalibration) -> None:
+        self.state.result = "passed"
+        notes = f" ({'; '.join(cal.notes)})" if cal.notes else ""
+        self.state.message = f"calibration passed, grade {cal.grade}{notes}"
+        self.changed = True
+
+    # -- detection -----------------------------------------------------------------
+    def update(self, t: np.ndarray, speed: dict[str, np.ndarray], tilt: dict[str, np.ndarray]) -> None:
+        """Grid instants ``t`` with each role's angular speed (deg/s) and inclination
+        change from standing (deg; NaN before the standing phase)."""
+        for i in range(len(t)):
+            step = self.step
+            if step is None:
+                return
+            ti = float(t[i])
+            if self._since_active is None:
+                self._since_active = ti
+            still = all(speed[r][i] < MAX_STILL_RATE_DEG_S for r in self.roles)
+            if step.phase in ("stand", "stand_final"):
+                need = STAND_S if step.phase == "stand" else STAND_FINAL_S
+                if not still:
+                    if self._still_from is not None or self.state.countdown_s is not None:
+                        self.state.countdown_s = None
+                        self.changed = True
+                    self._still_from = None
+                    continue
+                if self._still_from is None:
+                    self._still_from = ti
+                left = need - (ti - self._still_from)
+                shown = math.ceil(max(left, 0.0))
+                if self.state.countdown_s is None or math.ceil(self.state.countdown_s) != shown:
+                    self.changed = True
+                self.state.countdown_s = max(left, 0.0)
+                if left <= 0:
+                    self._finish_step((self._still_from, ti), f"still for {need:.0f} s")
+                continue
+            mover = _MOVER[step.phase]
+            down, back = (HINGE_DOWN_DEG, HINGE_BACK_DEG) if mover == "pelvis" else (LIFT_UP_DEG, LIFT_BACK_DEG)
+            if self._move_start is None:
+                if speed[mover][i] > MOVING_DEG_S:
+                    self._move_start = ti
+                    self._last_move = ti
+                continue
+            if speed[mover][i] > MAX_STILL_RATE_DEG_S:
+                self._last_move = ti
+            a = tilt[mover][i]
+            if not self._away and a > down:
+                self._away = True
+                self.changed = True
+            elif self._away and a < back:
+                self._away = False
+                step.count += 1
+                step.message = f"{step.count} of {step.target}"
+                self.changed = True
+            if mover != "pelvis":  # the other leg must stay down
+                other = "thigh_left" if mover == "thigh_right" else "thigh_right"
+                if other in tilt and tilt[other][i] > LIFT_UP_DEG and not self._other_away:
+                    self._other_away = True
+                    step.message = f"that was the {other.split('_')[1]} leg: lift the {mover.split('_')[1].upper()} knee"
+                    step.count = 0
+                    self.changed = True
+                elif self._other_away and other in tilt and tilt[other][i] < LIFT_BACK_DEG:
+                    self._other_away = False
+            assert self._last_move is not None
+            if step.count >= step.target and not self._away and ti - self._last_move >= SETTLE_S:
+                what = "hinges" if mover == "pelvis" else "knee lifts"
+                self._finish_step((self._move_start - LEAD_S, ti), f"{step.count} {what}")
+
+
+def _phase_of_failure(message: str, phases: list[str]) -> str:
+    """Which step a calibration error sends the clinician back to."""
+    m = message.lower()
+    for key, phase in (("standing", "stand"), ("stand still", "stand"), ("hinge", "hip_hinge"),
+                       ("right knee", "knee_lift_right"), ("left knee", "knee_lift_left"),
+                       ("thigh_right", "knee_lift_right"), ("thigh_left", "knee_lift_left"), ("pelvis", "hip_hinge")):
+        if key in m and phase in phases:
+            return phase
+    return phases[0]
+
+
+# ---------------------------------------------------------------------------
+# The processor
+# ---------------------------------------------------------------------------
+
+
+class LiveProcessor:
+    """Incremental orientation, guided calibration and angles.
+
+    ``rates_hz``: role -> the device's nominal rate; ``rate_hz``: the angle
+    grid; ``calibration``: start calibrated (no guide) with a known one.
+    """
+
+    def __init__(self, rates_hz: dict[str, float], *, use_mag: bool = False, method: str = "vqf",
+                 filter_params: dict | None = None, rate_hz: float = 100.0,
+                 calibration: AnatomicalCalibration | None = None) -> None:
+        self.roles = [r for r in ROLES if r in rates_hz]
+        if "pelvis" not in self.roles or not any(r.startswith("thigh_") for r in self.roles):
+            raise CalibrationError("live angles need a pelvis sensor and at least one thigh sensor")
+        self.sides = [s for s in SIDES if f"thigh_{s}" in self.roles]
+        self.rate_hz = float(rate_hz)
+        self.use_mag = use_mag
+        self._trackers = {r: OrientationTracker(r, rates_hz[r], use_mag=use_mag, method=method, params=filter_params)
+                          for r in self.roles}
+        self._buf = {r: _Buffer(r) for r in self.roles}
+        self.guide = CalibrationGuide(self.roles) if calibration is None else None
+        self.calibration = calibration
+        self.anchors: list[HeadingAnchor] = []
+        self._guide_t = -math.inf  # last guide grid instant done
+        self._guide_prev: dict[str, Rotation] = {}
+        self._speed_hist: dict[str, list[float]] = {r: [] for r in self.roles}
+        self._up_ref: dict[str, np.ndarray] = {}
+        self._k_next: int | None = None  # next angle grid index
+        self._pending_zero: list[tuple[float, list[str]]] = []
+        self._turned: dict[str, tuple[float, float]] = {}  # role -> (last grid t, cumulative turn deg)
+        self._prev_local: dict[str, Rotation] = {}
+        self._turn_hist: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # role -> (grid t, turned) recent
+        self._anchor_turn: dict[tuple[str, float], float] = {}
+        if calibration is not None:
+            self._start_angles(calibration)
+
+    # -- input -------------------------------------------------------------------
+    def feed(self, block: SampleBlock) -> None:
+        """One block of one sensor (roles not in ``rates_hz`` are ignored)."""
+        if block.role in self._trackers and len(block):
+            self._buf[block.role].add(self._trackers[block.role].update(block))
+
+    @property
+    def now_s(self) -> float:
+        """The latest instant every sensor has reached."""
+        return min(b.end_s for b in self._buf.values())
+
+    def zero(self, time_s: float | None = None, side: str | None = None) -> Event:
+        """Zero in neutral from ``time_s`` (default: now): the event to record. Its heading
+        alignment is applied once the hold is over (the next ``advance`` after it)."""
+        t = self.now_s if time_s is None else float(time_s)
+        if not math.isfinite(t):
+            t = 0.0
+        sides = [side] if side in self.sides else list(self.sides)
+        self._pending_zero.append((t, sides))
+        return Event(t, "zero", "", {"side": side} if side in self.sides else {})
+
+    def restart_calibration(self) -> None:
+        if self.guide is None:
+            self.guide = CalibrationGuide(self.roles)
+        else:
+            self.guide.restart()
+        self.guide.changed = True
+
+    def redo_step(self) -> None:
+        if self.guide is not None:
+            self.guide.redo()
+
+    # -- output ------------------------------------------------------------------
+    def advance(self) -> LiveOutput:
+        out = LiveOutput()
+        now = self.now_s
+        if not math.isfinite(now):
+            return out
+        if self.guide is not None and self.guide.step is not None:
+            self._run_guide(now)
+            out.events += self.guide.events
+            self.guide.events = []
+            if self.guide.complete() and self.guide.state.result == "running":
+                try:
+                    cal = calibrate({r: self._buf[r].orientation() for r in self.roles}, self.guide.windows())
+                except CalibrationError as exc:
+                    self.guide.fail(str(exc))
+                else:
+                    self.guide.passed(cal)
+                    self._start_angles(cal)
+                    out.calibration = cal
+        if self.guide is not None and self.guide.changed:
+            out.guide = _copy_state(self.guide.state)
+            self.guide.changed = False
+        if self.calibration is not None:
+            out.angles += self._run_angles(now)
+            keep = now - KEEP_S
+        else:
+            keep = now - KEEP_UNCALIBRATED_S
+        if self._pending_zero:
+            keep = min(keep, min(t for t, _ in self._pending_zero) - 1.0)
+        for b in self._buf.values():
+            b.trim_before(keep)
+        return out
+
+    # -- the guide ------------------------------------------------------------------
+    def _run_guide(self, now: float) -> None:
+        start = max(self._guide_t + GUIDE_STEP_S, max(float(b.t[0]) for b in self._buf.values()))
+        if not math.isfinite(self._guide_t):
+            start = math.ceil(start / GUIDE_STEP_S) * GUIDE_STEP_S
+        grid = start + GUIDE_STEP_S * np.arange(int(math.floor((now - start) / GUIDE_STEP_S + 1e-9)) + 1)
+        if not len(grid) or grid[-1] > now + 1e-9:
+            grid = grid[grid <= now + 1e-9]
+        if not len(grid):
+            return
+        speed, tilt = {}, {}
+        n_avg = max(int(round(GUIDE_AVERAGE_S / GUIDE_STEP_S)), 1)
+        for r in self.roles:
+            b = self._buf[r]
+            rot = _nearest(b, grid)
+            prev = self._guide_prev.get(r)
+            chain = rot if prev is None else Rotation.concatenate([prev, rot])
+            step_deg = np.degrees((chain[:-1].inv() * chain[1:]).magnitude()) / GUIDE_STEP_S
+            if prev is None:
+                step_deg = np.concatenate([[0.0], step_deg])
+            self._guide_prev[r] = rot[-1]
+            hist = self._speed_hist[r]
+            avg = np.empty(len(grid))
+            for i, v in enumerate(step_deg):
+                hist.append(float(v))
+                if len(hist) > n_avg:
+                    del hist[0]
+                avg[i] = sum(hist) / len(hist)
+            speed[r] = avg
+            up = rot.inv().apply(UP)
+            ref = self._up_ref.get(r)
+            tilt[r] = (np.full(len(grid), np.nan) if ref is None
+                       else np.degrees(np.arccos(np.clip(up @ ref, -1.0, 1.0))))
+        self._guide_t = float(grid[-1])
+        before = self.guide.spans.get("stand")
+        self.guide.update(grid, speed, tilt)
+        stand = self.guide.spans.get("stand")
+        if stand is not None and stand != before:
+            for r in self.roles:  # the standing inclination each movement is measured from
+                b = self._buf[r]
+                m = (b.t >= stand[0]) & (b.t <= stand[1])
+                if m.any():
+                    v = Rotation.from_quat(b.q[m], scalar_first=True).inv().apply(UP).mean(axis=0)
+                    self._up_ref[r] = v / np.linalg.norm(v)
+
+    # -- angles ---------------------------------------------------------------------
+    def _start_angles(self, cal: AnatomicalCalibration) -> None:
+        self.calibration = cal
+        self.anchors = [HeadingAnchor(cal.windows.static[0], r, cal.segments[r].heading_offset_rad, "standing calibration")
+                        for r in self.roles if r in cal.segments]
+        self._k_next = None
+
+    def _offset(self, role: str, grid: np.ndarray, what: str = "offset_rad") -> np.ndarray:
+        own = sorted((a for a in self.anchors if a.role == role), key=lambda a: a.time_s)
+        times = np.array([a.time_s for a in own])
+        values = np.array([getattr(a, what) for a in own])
+        return values[np.maximum(np.searchsorted(times, grid, side="right") - 1, 0)]
+
+    def _grid_between(self, k0: int, t_end: float) -> np.ndarray:
+        k1 = int(math.floor(t_end * self.rate_hz + 1e-9))
+        return np.arange(k0, k1 + 1) / self.rate_hz if k1 >= k0 else np.zeros(0)
+
+    def _segments(self, grid: np.ndarray) -> tuple[Rotation, np.ndarray, dict[str, Rotation], dict[str, Rotation]]:
+        cal = self.calibration
+        assert cal is not None
+        local = {r: _sensor_on_grid(self._buf[r].orientation(), grid) for r in self.roles}
+        seg = {r: local[r] * cal.segments[r].segment_in_sensor for r in self.roles}
+        pelvis = _yaw(self._offset("pelvis", grid)) * seg["pelvis"]
+        return pelvis, pelvis_angles_rad(pelvis, cal.reference_pelvis), seg, local
+
+    def _run_angles(self, now: float) -> list[AngleBlock]:
+        blocks = []
+        start = max(float(b.t[0]) for b in self._buf.values())
+        if self._k_next is None:
+            self._k_next = int(math.ceil(start * self.rate_hz - 1e-9))
+        # zero events whose hold is over: their anchors, and the angles revised from them
+        revise_from = math.inf
+        for t0, sides in list(self._pending_zero):
+            if now < t0 + ZERO_HOLD_S:
+                continue
+            self._pending_zero.remove((t0, sides))
+            k0 = int(math.ceil(max(t0, start) * self.rate_hz - 1e-9))
+            grid = self._grid_between(k0, t0 + ZERO_HOLD_S)
+            if len(grid) < 3:
+                continue
+            pelvis, _, seg, _ = self._segments(grid)
+            for side in sides:
+                anchor = _zero_anchor(grid, pelvis, seg[f"thigh_{side}"], side, t0)
+                if anchor is not None:
+                    self.anchors.append(anchor)
+                    revise_from = min(revise_from, t0)
+        if math.isfinite(revise_from):
+            k_rev = int(math.ceil(max(revise_from, start) * self.rate_hz - 1e-9))
+            if k_rev < self._k_next:
+                grid = self._grid_between(k_rev, (self._k_next - 1) / self.rate_hz)
+                blocks.append(self._angles(grid, revises=True))
+        grid = self._grid_between(self._k_next, now)
+        if len(grid):
+            blocks.append(self._angles(grid))
+            self._k_next += len(grid)
+        return [b for b in blocks if len(b)]
+
+    def _angles(self, grid: np.ndarray, revises: bool = False) -> AngleBlock:
+        pelvis, pelvis_ang, seg, local = self._segments(grid)
+        hip = {}
+        for side in self.sides:
+            role = f"thigh_{side}"
+            femur = _yaw(self._offset(role, grid)) * seg[role] * _axial(self._offset(role, grid, "axial_rad"))
+            hip[side] = hip_angles_rad(pelvis, femur, side)
+        return AngleBlock(grid, hip, pelvis_ang, self._quality(grid, local, revises), revises)
+
+    def _quality(self, grid: np.ndarray, local: dict[str, Rotation], revises: bool) -> np.ndarray:
+        """:func:`hipimu.core.kinematics.quality`, incrementally: cumulative turn about the
+        vertical continued from the last grid instant, time and turn since each thigh's last
+        anchor."""
+        turned = {}
+        for r in self.roles:
+            if revises:  # instants seen before: their turn from the history
+                ht, hv = self._turn_hist[r]
+                turned[r] = np.interp(grid, ht, hv)
+                continue
+            prev = self._prev_local.get(r)
+            chain = local[r] if prev is None else Rotation.concatenate([prev, local[r]])
+            steps = (chain[1:] * chain[:-1].inv()).as_rotvec()[:, 1]
+            base = self._turned[r][1] if r in self._turned else 0.0
+            if prev is None:
+                cum = np.concatenate([[0.0], np.cumsum(np.abs(np.degrees(steps)))]) + base
+            else:
+                cum = base + np.cumsum(np.abs(np.degrees(steps)))
+            turned[r] = cum
+            self._prev_local[r] = local[r][-1]
+            self._turned[r] = (float(grid[-1]), float(cum[-1]))
+            ht, hv = self._turn_hist.get(r, (np.zeros(0), np.zeros(0)))
+            keep = ht >= grid[-1] - KEEP_S
+            self._turn_hist[r] = (np.concatenate([ht[keep], grid]), np.concatenate([hv[keep], cum]))
+        drift = HEADING_DRIFT_DEG_S_9D if self.use_mag else HEADING_DRIFT_DEG_S_6D
+        frac = TURN_ERROR_FRACTION_9D if self.use_mag else TURN_ERROR_FRACTION
+        q = np.ones(len(grid))
+        for r in self.roles:
+            if r == "pelvis":
+                continue
+            times = np.array(sorted(a.time_s for a in self.anchors if a.role == r))
+            idx = np.searchsorted(times, grid, side="right") - 1
+            at = times[np.clip(idx, 0, None)]
+            since = np.where(idx >= 0, grid - at, np.inf)
+            own = turned[r] - self._turn_at(r, at)  # the turn since the anchor
+            pel = turned["pelvis"] - self._turn_at("pelvis", at)
+            err = drift * since + frac * np.maximum(own, pel)
+            q = np.minimum(q, np.clip(1.0 - err / QUALITY_ZERO_AT_DEG, 0.0, 1.0))
+        for r in self.roles:
+            b = self._buf[r]
+            q[np.interp(grid, b.t, b.filled.astype(np.float64)) > 0] = 0.0
+        return q
+
+    def _turn_at(self, role: str, times: np.ndarray) -> np.ndarray:
+        """The cumulative turn of ``role`` at the first grid instant at or after each anchor
+        time (remembered per anchor: the history itself is kept only for KEEP_S)."""
+        ht, hv = self._turn_hist[role]
+        out = np.empty(len(times))
+        for t in np.unique(times):
+            key = (role, float(t))
+            if key not in self._anchor_turn:
+                self._anchor_turn[key] = float(hv[min(int(np.searchsorted(ht, t)), len(ht) - 1)])
+            out[times == t] = self._anchor_turn[key]
+        return out
+
+
+def _nearest(b: _Buffer, grid: np.ndarray) -> Rotation:
+    i = np.clip(np.searchsorted(b.t, grid), 0, len(b.t) - 1)
+    return Rotation.from_quat(b.q[i], scalar_first=True)
+
+
+def _copy_state(s: GuideState) -> GuideState:
+    return GuideState([GuideStep(st.phase, st.instruction, st.status, st.count, st.target, st.message) for st in s.steps],
+                      s.active, s.countdown_s, s.result, s.message)
