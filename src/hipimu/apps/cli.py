@@ -196,6 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_ble(add)
 
+    # live, replay (the dashboard) ----------------------------------------
+    from hipimu.apps.dashboard.app import add_parsers as add_dashboard
+
+    add_dashboard(add)
+
     # calibrate-sensor ---------------------------------------------------
     from hipimu.apps._calibrate_sensor import add_parser as add_calibrate_sensor
 

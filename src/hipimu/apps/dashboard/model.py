@@ -190,7 +190,9 @@ class Update:
     index, active), ``result`` (TrialResult), ``recording`` (dict: path,
     active, elapsed_s), ``session`` (SessionInfo), ``status`` (str: a line
     for the status bar), ``error`` (str), ``replay`` (dict: duration_s,
-    position_s, playing, speed), ``scan`` (list of dict: scan rows).
+    position_s, playing, speed), ``scan`` (list of dict: scan rows),
+    ``reset`` (a replay seek: the series start again), ``clear_results``
+    (recomputed: the results follow), ``exported`` (str: a CSV written).
     """
 
     kind: str
@@ -223,6 +225,7 @@ class DashboardModel:
         self.replay: dict[str, Any] = {}
         self.status = ""
         self.errors: list[str] = []
+        self.exported: list[str] = []
         # per-trial peak hold: side -> {"ir": (deg, t), "er": (deg, t)}; pelvis at the trial's start
         self.peaks: dict[str, dict[str, tuple[float, float]]] = {}
         self._peak_from_s = -math.inf
@@ -290,6 +293,12 @@ class DashboardModel:
 
     def _on_replay(self, state: dict[str, Any]) -> None:
         self.replay = {**self.replay, **state}
+
+    def _on_clear_results(self, _payload: Any) -> None:
+        self.results = []
+
+    def _on_exported(self, path: str) -> None:
+        self.exported.append(path)
 
     def _on_reset(self, _payload: Any) -> None:
         """A replay seek: the series start again."""
