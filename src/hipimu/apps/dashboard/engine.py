@@ -49,6 +49,8 @@ logger = logging.getLogger(__name__)
 ADVANCE_S = 1.0 / 30.0
 #: How often the link statistics are posted (s).
 STATS_S = 0.5
+#: Angles kept for a trial that starts at an instant already handed out (s).
+RECENT_S = 3.0
 
 
 @dataclass
@@ -471,7 +473,7 @@ class _Processing:
         self.trial: TrialRecorder | None = None
         self.trial_index = 0
         self.script = script or []
-        self._stopped = False
+        self._recent: list[AngleBlock] = []  # the last RECENT_S of angles handed out
 
     def start(self) -> None:
         self.thread.start()
@@ -537,6 +539,8 @@ class _Processing:
             self._end_trial(t)
             self.trial_index += 1
             self.trial = TrialRecorder(test, side, self.trial_index, t)
+            for block in self._recent:  # a trial started at a past instant (the simulated clinician)
+                self.trial.add(block)
             eng.record_event(Event(t, "trial_start", test, {"side": side, "index": self.trial_index}))
             eng.post("trial", {"active": True, "test": test, "side": side, "index": self.trial_index, "start_s": t})
         elif kind == "trial_end":
@@ -568,6 +572,11 @@ class _Processing:
             if self.trial is not None:
                 self.trial.add(block)
             eng.post("angles", block)
+            self._recent.append(block)
+        if out.angles:
+            t_end = float(out.angles[-1].time_s[-1])
+            while self._recent and float(self._recent[0].time_s[-1]) < t_end - RECENT_S:
+                self._recent.pop(0)
         self._autopilot()
 
     def _autopilot(self) -> None:
