@@ -108,8 +108,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise InputError(f"{args.session}: no such recording")
     if (args.static is None) != (args.functional is None):
         raise InputError("give both --static A:B and --functional C:D, or neither")
+    from hipimu.storage.recording import load_session
+
+    session = load_session(args.session)  # a file that is not a recording: one line, exit 2, no window
     options = PipelineOptions(method=args.filter, static=args.static, functional=args.functional)
-    engine = ReplayEngine(args.session, options=options, calibration_dir=args.calibration_dir, speed=args.speed,
+    engine = ReplayEngine(args.session, session=session, options=options, calibration_dir=args.calibration_dir, speed=args.speed,
                           start_s=args.at, playing=not args.paused)
     model = DashboardModel(bands=load_bands(args.bands), mode="replay")
     return run(model, engine, args, screen=args.screen or "test")
@@ -127,6 +130,8 @@ def run(model: Any, controller: Any, args: argparse.Namespace, *, screen: str) -
         if shot is None:
             raise InputError(NO_DISPLAY_HELP)
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    if os.environ.get("QT_QPA_PLATFORM") == "offscreen":  # its notes on window hints are noise here
+        os.environ.setdefault("QT_LOGGING_RULES", "qt.qpa.*=false")
     os.environ.setdefault("DBUS_SESSION_BUS_ADDRESS", "disabled:")
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication

@@ -81,7 +81,7 @@ def quality_level(q: float) -> str:
 
 def link_quality(state: str, loss_percent: float, rssi_dbm: float) -> str:
     """``good``, ``fair``, ``poor`` or ``lost`` for one sensor's link."""
-    if state not in ("streaming", ""):
+    if state not in ("streaming", "recorded", ""):
         return "lost" if state in ("reconnecting", "stopped") else "fair"
     if loss_percent > 5.0 or rssi_dbm < -90.0:
         return "poor"

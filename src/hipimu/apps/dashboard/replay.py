@@ -40,7 +40,7 @@ class ReplayEngine(Controller):
 
     mode = "replay"
 
-    def __init__(self, path: Path, *, options: Any = None, calibration_dir: Path | None = None,
+    def __init__(self, path: Path, *, session: Any = None, options: Any = None, calibration_dir: Path | None = None,
                  speed: float = 1.0, start_s: float | None = None, playing: bool = True) -> None:
         super().__init__()
         from hipimu.core.pipeline import PipelineOptions
@@ -53,7 +53,7 @@ class ReplayEngine(Controller):
         self.playing = playing
         self._q: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
-        self.session: Any = None
+        self.session: Any = session  # loaded here when not given
         self.result: Any = None
         self.loaded = threading.Event()
         self.failed: str | None = None
@@ -130,7 +130,8 @@ class ReplayEngine(Controller):
         from hipimu.storage.recording import load_session
 
         self.post("status", f"loading {self.path} ...")
-        self.session = load_session(self.path)
+        if self.session is None:
+            self.session = load_session(self.path)
         self.post("session", self.session.info)
         self._process()
         for e in self.session.events:

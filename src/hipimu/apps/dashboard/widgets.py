@@ -1,0 +1,610 @@
+"""Reusable Qt pieces of the dashboard window: display only, no angle computation.
+
+Every widget here draws values it is given (degrees, strings, states) and
+reports what the user did through Qt signals; none of them reads the model or
+calls the controller (the window wires them). Colours come from the Okabe-Ito
+palette (distinguishable with the common colour-vision deficiencies) and every
+colour-coded state is also spelt out in text or a symbol.
+
+* :class:`BigNumber` -- a caption and a large value, readable across a room;
+* :class:`QualityLight` -- the round green/amber/red angle-quality light;
+* :class:`SensorChip` -- one sensor in the top strip (role, connection,
+  battery, link quality);
+* :class:`SeriesPlot` -- a pyqtgraph plot of the last 30 s against relative
+  time with preallocated curves, shaded bands, horizontal lines and event lines;
+* :class:`Timeline` -- the replay timeline with event ticks; click or drag seeks;
+* :class:`GuidePanel` -- the guided calibration (steps, instruction, count,
+  countdown, outcome, redo / restart);
+* :class:`SidePanel` -- one hip's numbers in the live view;
+* :class:`ExportDialog`, :class:`RecomputeDialog` -- the replay's dialogs
+  (non-blocking: the window opens them and acts on ``accepted``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPen, QPolygonF
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
+                               QFormLayout, QFrame, QGraphicsItem, QHBoxLayout, QLabel, QLineEdit, QListWidget,
+                               QListWidgetItem, QPushButton, QSizePolicy, QTableWidget, QTableWidgetItem,
+                               QVBoxLayout, QWidget)
+
+from hipimu.core.live_types import GuideState
+
+__all__ = ["COLORS", "LEVEL_COLORS", "LINK_COLORS", "EVENT_COLORS", "BigNumber", "QualityLight", "SensorChip",
+           "SeriesPlot", "Timeline", "GuidePanel", "SidePanel", "ExportDialog", "RecomputeDialog", "fmt_deg",
+           "fmt_time", "rotation_text", "tilt_text"]
+
+#: Okabe-Ito colour-blind-safe palette.
+COLORS = {
+    "black": "#000000", "orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73",
+    "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7", "grey": "#777777",
+}
+#: Quality light colours (``quality_level`` names).
+LEVEL_COLORS = {"green": COLORS["green"], "amber": COLORS["orange"], "red": COLORS["vermillion"]}
+#: Words shown with the light, so that the colour is never the only cue.
+LEVEL_WORDS = {"green": "good", "amber": "check", "red": "BAD"}
+#: Link quality colours (``link_quality`` names).
+LINK_COLORS = {"good": COLORS["green"], "fair": COLORS["orange"], "poor": COLORS["vermillion"], "lost": COLORS["grey"]}
+#: Event line / tick colours by event kind.
+EVENT_COLORS = {
+    "zero": COLORS["green"], "marker": COLORS["purple"], "trial_start": COLORS["black"], "trial_end": COLORS["black"],
+    "phase_start": COLORS["sky"], "phase_end": COLORS["sky"], "rep_start": COLORS["grey"], "rep_end": COLORS["grey"],
+    "link": COLORS["vermillion"],
+}
+
+
+def fmt_deg(v: float | None, digits: int = 1, signed: bool = False) -> str:
+    """``12.3°`` (``+12.3°`` when ``signed``), or an en dash for a missing value."""
+    if v is None or not math.isfinite(v):
+        return "–"
+    return f"{v:+.{digits}f}°" if signed else f"{v:.{digits}f}°"
+
+
+def fmt_time(s: float) -> str:
+    """``mm:ss`` of a non-negative number of seconds (``--:--`` when not finite)."""
+    if not math.isfinite(s):
+        return "--:--"
+    s = max(0, int(s))
+    return f"{s // 60:02d}:{s % 60:02d}"
+
+
+def _font(px: int, bold: bool = False) -> QFont:
+    f = QFont()
+    f.setPixelSize(px)
+    f.setBold(bold)
+    return f
+
+
+class BigNumber(QWidget):
+    """A caption over a large value (e.g. ``hip rotation`` / ``IR 23.4°``).
+
+    :meth:`set_value` changes the text only when it changed (no relayout per frame);
+    :meth:`text` returns what is shown."""
+
+    def __init__(self, caption: str, *, size_px: int = 56, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 2, 4, 2)
+        lay.setSpacing(0)
+        self.caption = QLabel(caption)
+        self.caption.setFont(_font(max(14, size_px // 3)))
+        self.value = QLabel("–")
+        self.value.setFont(_font(size_px, bold=True))
+        lay.addWidget(self.caption)
+        lay.addWidget(self.value)
+
+    def set_value(self, text: str, color: str | None = None) -> None:
+        if text != self.value.text():
+            self.value.setText(text)
+        style = f"color: {color};" if color else ""
+        if style != self.value.styleSheet():
+            self.value.setStyleSheet(style)
+
+    def text(self) -> str:
+        return self.value.text()
+
+
+class QualityLight(QWidget):
+    """The big round angle-quality light with its word (``good`` / ``check`` / ``BAD``) and value."""
+
+    def __init__(self, diameter: int = 44, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.diameter = diameter
+        self.level = "red"
+        self.quality = math.nan
+        self.setMinimumSize(self.sizeHint())
+        self.setSizePolicy(QSizePolicy.Fixed, QSizePolicy.Fixed)
+        self.setToolTip("Angle quality: green good, amber check, red heading unreliable")
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt)
+        return QSize(self.diameter + 120, self.diameter + 8)
+
+    def set_level(self, level: str, quality: float) -> None:
+        if level != self.level or not (quality == self.quality or (math.isnan(quality) and math.isnan(self.quality))):
+            self.level, self.quality = level, quality
+            self.update()
+
+    def text(self) -> str:
+        q = f"{self.quality:.2f}" if math.isfinite(self.quality) else "–"
+        return f"{LEVEL_WORDS.get(self.level, self.level)} {q}"
+
+    def paintEvent(self, _event) -> None:  # noqa: N802 (Qt)
+        p = QPainter(self)
+        p.setRenderHint(QPainter.Antialiasing)
+        d = self.diameter
+        p.setPen(QPen(QColor("black"), 2))
+        p.setBrush(QBrush(QColor(LEVEL_COLORS.get(self.level, COLORS["grey"]))))
+        p.drawEllipse(QRectF(4, 4, d, d))
+        p.setPen(QColor("black"))
+        p.setFont(_font(17, bold=True))
+        p.drawText(QRectF(d + 12, 0, self.width() - d - 12, d + 8), Qt.AlignVCenter | Qt.AlignLeft,
+                   f"quality\n{self.text()}")
+        p.end()
+
+
+class SensorChip(QLabel):
+    """One sensor in the top strip: ``role ✓ 87% good`` on its link-quality colour."""
+
+    def __init__(self, role: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.role = role
+        self.setObjectName(f"chip_{role}")
+        self.setFont(_font(14, bold=True))
+        self.setMargin(4)
+        self.setSizePolicy(QSizePolicy.Fixed, QSizePolicy.Preferred)
+        self.set_status(None)
+
+    def set_status(self, status) -> None:
+        """``status``: a :class:`~hipimu.apps.dashboard.model.SensorStatus` or None (not assigned / seen)."""
+        if status is None:
+            text, color = f"{self.role} – off", COLORS["grey"]
+        else:
+            batt = f"{status.battery_percent:.0f}%" if math.isfinite(status.battery_percent) else "–%"
+            mark = "✓" if status.connected else "✗"
+            text, color = f"{self.role} {mark} {batt} {status.link}", LINK_COLORS.get(status.link, COLORS["grey"])
+        if text != self.text():
+            self.setText(text)
+            self.setStyleSheet(f"background: {color}; color: white; border-radius: 4px;")
+
+
+class SeriesPlot(QWidget):
+    """A time-series plot against relative time (fixed x range ``-window_s..0`` s).
+
+    Curves, band regions, horizontal lines and event lines are created once and
+    updated in place (pen width 1, no antialiasing, cached axes: fast enough at
+    60 fps). ``curves``: (name, colour) pairs, drawn in that order."""
+
+    def __init__(self, title: str, curves: Sequence[tuple[str, str]], *, window_s: float = 30.0,
+                 n_bands: int = 0, n_hlines: int = 0, n_events: int = 24, y_label: str = "deg",
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.plot = pg.PlotWidget(background="w")
+        lay.addWidget(self.plot)
+        item = self.plot.getPlotItem()
+        names = " ".join(f"<span style='color:{color}'>&#9644; {name}</span>" for name, color in curves)
+        item.setTitle(f"<b>{title}</b> &nbsp; {names}", color="k", size="13pt")
+        item.setMouseEnabled(x=False, y=False)
+        item.hideButtons()
+        item.setMenuEnabled(False)
+        item.setClipToView(True)
+        item.setDownsampling(auto=True, mode="peak")
+        item.setXRange(-window_s, 0.0, padding=0.0)
+        item.enableAutoRange(axis="y", enable=True)
+        item.setLabel("bottom", "s")
+        item.setLabel("left", y_label)
+        for name in ("left", "bottom"):
+            axis = item.getAxis(name)
+            axis.setPen(pg.mkPen("k"))
+            axis.setTextPen(pg.mkPen("k"))
+            axis.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
+        self.window_s = window_s
+        self.curves = [item.plot([], [], pen=pg.mkPen(color, width=1), name=name, antialias=False)
+                       for name, color in curves]
+        self.bands = []
+        for _ in range(n_bands):
+            region = pg.LinearRegionItem(orientation="horizontal", movable=False, pen=pg.mkPen(None))
+            region.setZValue(-10)
+            region.hide()
+            item.addItem(region)  # the y range includes the bands
+            self.bands.append(region)
+        self.hlines = []
+        for _ in range(n_hlines):
+            line = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(COLORS["vermillion"], width=1,
+                                                                         style=Qt.DashLine))
+            line.hide()
+            item.addItem(line, ignoreBounds=True)
+            self.hlines.append(line)
+        self.events = []
+        for _ in range(n_events):
+            line = pg.InfiniteLine(angle=90, movable=False, label="", labelOpts={"position": 0.06, "color": "k",
+                                                                                "fill": (255, 255, 255, 200)})
+            line.hide()
+            item.addItem(line, ignoreBounds=True)
+            self.events.append(line)
+
+    def set_data(self, x: np.ndarray, ys: Sequence[np.ndarray]) -> None:
+        """``x``: relative time (s, <= 0); ``ys``: one array per curve."""
+        for curve, y in zip(self.curves, ys):
+            curve.setData(x, y)
+
+    def set_bands(self, bands: Sequence[tuple[float, float, str] | None]) -> None:
+        """Shade ``(lo, hi, colour)`` regions behind the curves (None: hide that one)."""
+        for region, band in zip(self.bands, list(bands) + [None] * len(self.bands)):
+            if band is None:
+                region.hide()
+                continue
+            lo, hi, color = band
+            c = QColor(color)
+            c.setAlpha(60)
+            region.setBrush(pg.mkBrush(c))
+            region.setRegion((lo, hi))
+            region.show()
+
+    def set_hlines(self, values: Sequence[float | None]) -> None:
+        """Horizontal lines at ``values`` (peak hold); None or NaN hides one."""
+        for line, v in zip(self.hlines, list(values) + [None] * len(self.hlines)):
+            if v is None or not math.isfinite(v):
+                line.hide()
+            else:
+                line.setValue(v)
+                line.show()
+
+    def set_events(self, events: Sequence[tuple[float, str, str]]) -> None:
+        """Vertical lines: ``(relative time s, kind, label)``, those within the window only."""
+        shown = [e for e in events if -self.window_s <= e[0] <= 0.0][-len(self.events):]
+        for line, ev in zip(self.events, shown + [None] * len(self.events)):
+            if ev is None:
+                line.hide()
+                continue
+            x, kind, label = ev
+            line.setPen(pg.mkPen(EVENT_COLORS.get(kind, COLORS["grey"]), width=1))
+            line.setValue(x)
+            line.show()  # before the label: a hidden label does not update its text
+            line.label.setFormat(label.replace("{", "{{").replace("}", "}}"))
+
+    def visible_events(self) -> list[float]:
+        """Positions (relative s) of the event lines shown (for tests)."""
+        return [line.value() for line in self.events if line.isVisible()]
+
+
+class Timeline(QWidget):
+    """The replay timeline: the session's length, the playhead and event ticks
+    (colours by kind). A click or a drag emits :attr:`seek_requested` (session seconds)."""
+
+    seek_requested = Signal(float)
+
+    MARGIN = 10
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("timeline")
+        self.duration_s = 0.0
+        self.position_s = 0.0
+        self.ticks: list[tuple[float, str]] = []
+        self.setMinimumHeight(40)
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
+        self.setCursor(Qt.PointingHandCursor)
+        self._dragging = False
+
+    def set_state(self, duration_s: float, position_s: float, ticks: Sequence[tuple[float, str]]) -> None:
+        """Length and playhead (s), and ``(time_s, kind)`` event ticks."""
+        ticks = list(ticks)
+        if (duration_s, position_s, ticks) != (self.duration_s, self.position_s, self.ticks):
+            self.duration_s, self.position_s, self.ticks = float(duration_s), float(position_s), ticks
+            self.update()
+
+    def x_at(self, t: float) -> float:
+        """Widget x of session time ``t``."""
+        w = self.width() - 2 * self.MARGIN
+        return self.MARGIN + (w * t / self.duration_s if self.duration_s > 0 else 0.0)
+
+    def time_at(self, x: float) -> float:
+        """Session time at widget x, clamped to the session."""
+        w = max(1, self.width() - 2 * self.MARGIN)
+        return min(max((x - self.MARGIN) / w, 0.0), 1.0) * self.duration_s
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802 (Qt)
+        if event.button() == Qt.LeftButton and self.duration_s > 0:
+            self._dragging = True
+            self.seek_requested.emit(self.time_at(event.position().x()))
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802 (Qt)
+        if self._dragging:
+            self.seek_requested.emit(self.time_at(event.position().x()))
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802 (Qt)
+        self._dragging = False
+
+    def paintEvent(self, _event) -> None:  # noqa: N802 (Qt)
+        p = QPainter(self)
+        h, m = self.height(), self.MARGIN
+        bar = QRectF(m, h / 2 - 5, self.width() - 2 * m, 10)
+        p.fillRect(bar, QColor("#dddddd"))
+        if self.duration_s > 0:
+            done = QRectF(bar.left(), bar.top(), self.x_at(self.position_s) - m, bar.height())
+            p.fillRect(done, QColor(COLORS["sky"]))
+            for t, kind in self.ticks:
+                x = self.x_at(t)
+                p.setPen(QPen(QColor(EVENT_COLORS.get(kind, COLORS["grey"])), 2))
+                p.drawLine(QPointF(x, 4), QPointF(x, h - 4))
+            x = self.x_at(self.position_s)
+            p.setPen(QPen(QColor("black"), 1))
+            p.setBrush(QColor("black"))
+            p.drawPolygon(QPolygonF([QPointF(x - 6, 0), QPointF(x + 6, 0), QPointF(x, 10)]))
+            p.drawLine(QPointF(x, 0), QPointF(x, h))
+        p.end()
+
+
+#: Symbols and colours of the calibration step states.
+STEP_LOOK = {"waiting": ("○", COLORS["grey"]), "active": ("▶", COLORS["blue"]),
+             "done": ("✓", COLORS["green"]), "failed": ("✗", COLORS["vermillion"])}
+
+
+class GuidePanel(QWidget):
+    """The guided calibration: step list with status symbols and colours, the active
+    step's instruction in large type, ``2 of 3`` for movement steps, a big countdown,
+    the outcome, and the buttons :attr:`redo_button` / :attr:`restart_button` (the
+    window connects them)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        lay = QHBoxLayout(self)
+        self.steps = QListWidget()
+        self.steps.setObjectName("guide_steps")
+        self.steps.setFont(_font(20))
+        self.steps.setMaximumWidth(380)
+        lay.addWidget(self.steps)
+        right = QVBoxLayout()
+        lay.addLayout(right, 1)
+        self.hint = QLabel("Start a session first (screen 2): the calibration guide appears here.")
+        self.hint.setFont(_font(22))
+        self.hint.setWordWrap(True)
+        self.instruction = QLabel("")
+        self.instruction.setObjectName("guide_instruction")
+        self.instruction.setFont(_font(34, bold=True))
+        self.instruction.setWordWrap(True)
+        self.count = QLabel("")
+        self.count.setObjectName("guide_count")
+        self.count.setFont(_font(40, bold=True))
+        self.countdown = QLabel("")
+        self.countdown.setObjectName("guide_countdown")
+        self.countdown.setFont(_font(110, bold=True))
+        self.countdown.setAlignment(Qt.AlignCenter)
+        self.outcome = QLabel("")
+        self.outcome.setObjectName("guide_outcome")
+        self.outcome.setFont(_font(22, bold=True))
+        self.outcome.setWordWrap(True)
+        for w in (self.hint, self.instruction, self.count, self.countdown, self.outcome):
+            right.addWidget(w)
+        right.addStretch(1)
+        buttons = QHBoxLayout()
+        self.redo_button = QPushButton("Redo step")
+        self.restart_button = QPushButton("Restart calibration")
+        for b in (self.redo_button, self.restart_button):
+            b.setFont(_font(18))
+            b.setMinimumHeight(44)
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        right.addLayout(buttons)
+        self.set_state(None)
+
+    def set_state(self, guide: GuideState | None) -> None:
+        """Show ``guide`` (None: no session yet, only the hint)."""
+        self.hint.setVisible(guide is None)
+        for w in (self.steps, self.instruction, self.count, self.countdown, self.outcome,
+                  self.redo_button, self.restart_button):
+            w.setVisible(guide is not None)
+        if guide is None:
+            return
+        self.steps.clear()
+        for i, step in enumerate(guide.steps):
+            symbol, color = STEP_LOOK.get(step.status, ("?", COLORS["grey"]))
+            count = f"  {step.count}/{step.target}" if step.target else ""
+            item = QListWidgetItem(f"{symbol} {i + 1}. {step.phase.replace('_', ' ')}{count}")
+            item.setForeground(QBrush(QColor(color)))
+            if i == guide.active:
+                f = _font(20, bold=True)
+                item.setFont(f)
+            self.steps.addItem(item)
+        step = guide.steps[guide.active] if 0 <= guide.active < len(guide.steps) else None
+        self.instruction.setText(step.instruction if step else "")
+        self.count.setText(f"{step.count} of {step.target}" if step and step.target else "")
+        self.countdown.setText(f"{math.ceil(guide.countdown_s)}" if guide.countdown_s is not None else "")
+        self.countdown.setVisible(guide.countdown_s is not None)
+        lines = []
+        if step and step.message:
+            lines.append(step.message)
+        failed = [s for s in guide.steps if s.status == "failed"]
+        if guide.result == "passed":
+            text, color = "✓ Calibration passed. " + guide.message, COLORS["green"]
+        elif guide.result == "failed" or failed:
+            redo = ", ".join(s.phase.replace("_", " ") for s in failed)
+            text = "✗ Calibration failed. " + guide.message + (f" Redo: {redo}." if redo else "")
+            color = COLORS["vermillion"]
+        else:
+            text, color = guide.message, "black"
+        lines.append(text.strip())
+        self.outcome.setText("\n".join(x for x in lines if x))
+        self.outcome.setStyleSheet(f"color: {color};")
+
+
+def rotation_text(v: float | None) -> str:
+    """``IR 23.4°`` for internal (>= 0), ``ER 12.0°`` for external rotation."""
+    if v is None or not math.isfinite(v):
+        return "–"
+    return f"IR {v:.1f}°" if v >= 0 else f"ER {-v:.1f}°"
+
+
+def tilt_text(v: float | None) -> str:
+    """``ant 5.0°`` for anterior (>= 0), ``post 3.0°`` for posterior pelvic tilt."""
+    if v is None or not math.isfinite(v):
+        return "–"
+    return f"ant {v:.1f}°" if v >= 0 else f"post {-v:.1f}°"
+
+
+def _button(text: str, name: str) -> QPushButton:
+    b = QPushButton(text)
+    b.setObjectName(name)
+    b.setFont(_font(16))
+    b.setMinimumHeight(36)
+    return b
+
+
+def _combo(items, name: str) -> QComboBox:
+    c = QComboBox()
+    c.setObjectName(name)
+    c.setFont(_font(16))
+    c.addItems(list(items))
+    return c
+
+
+def _table(columns, name: str) -> QTableWidget:
+    t = QTableWidget(0, len(columns))
+    t.setObjectName(name)
+    t.setHorizontalHeaderLabels(list(columns))
+    t.setEditTriggers(QTableWidget.NoEditTriggers)
+    t.setSelectionBehavior(QTableWidget.SelectRows)
+    t.setSelectionMode(QTableWidget.SingleSelection)
+    t.setFont(_font(15))
+    t.horizontalHeader().setStretchLastSection(True)
+    return t
+
+
+def _fill(table: QTableWidget, rows: list[list[str]], colors: dict[tuple[int, int], str] | None = None) -> None:
+    table.setRowCount(len(rows))
+    for i, row in enumerate(rows):
+        for j, text in enumerate(row):
+            item = QTableWidgetItem(text)
+            if colors and (i, j) in colors:
+                item.setBackground(QBrush(QColor(colors[(i, j)])))
+                item.setForeground(QBrush(QColor("white")))
+            table.setItem(i, j, item)
+    table.resizeColumnsToContents()
+
+
+def _num(v, fmt: str = "{:.0f}") -> str:
+    try:
+        return fmt.format(v) if math.isfinite(float(v)) else "–"
+    except (TypeError, ValueError):
+        return str(v) if v not in (None, "") else "–"
+
+
+class SidePanel(QFrame):
+    """One hip's numbers: rotation (large), flexion / adduction, peak hold, target band."""
+
+    def __init__(self, side: str) -> None:
+        super().__init__()
+        self.setObjectName(f"side_{side}")
+        self.setFrameShape(QFrame.StyledPanel)
+        lay = QVBoxLayout(self)
+        title = QLabel(f"{side.capitalize()} hip")
+        title.setFont(_font(20, bold=True))
+        self.rotation = BigNumber("rotation", size_px=64)
+        self.rotation.setObjectName(f"rotation_{side}")
+        self.small = QLabel("flexion –   adduction –")
+        self.small.setFont(_font(19))
+        self.peak = QLabel("max IR – / max ER –")
+        self.peak.setObjectName(f"peak_{side}")
+        self.peak.setFont(_font(21, bold=True))
+        self.band = QLabel("")
+        self.band.setObjectName(f"band_{side}")
+        self.band.setFont(_font(17))
+        for w in (title, self.rotation, self.small, self.peak, self.band):
+            lay.addWidget(w)
+
+
+class ExportDialog(QDialog):
+    """Path (with Browse...) and the time range: the whole session (default) or a selection."""
+
+    def __init__(self, parent: QWidget, duration_s: float, default_path: str) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export angle CSV")
+        self.duration_s = duration_s
+        form = QFormLayout(self)
+        self.path_edit = QLineEdit(default_path)
+        browse = QPushButton("Browse...")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.path_edit, 1)
+        row.addWidget(browse)
+        form.addRow("File", row)
+        self.start_spin, self.end_spin = QDoubleSpinBox(), QDoubleSpinBox()
+        for spin, value in ((self.start_spin, 0.0), (self.end_spin, duration_s)):
+            spin.setRange(0.0, max(duration_s, 0.0))
+            spin.setDecimals(2)
+            spin.setSuffix(" s")
+            spin.setValue(value)
+        form.addRow("From", self.start_spin)
+        form.addRow("To", self.end_spin)
+        form.addRow(QLabel("The whole session unless you narrow the range."))
+        self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        form.addRow(self.buttons)
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export angle CSV", self.path_edit.text(), "CSV (*.csv)")
+        if path:
+            self.path_edit.setText(path)
+
+    def selection(self) -> tuple[Path, float | None, float | None]:
+        """(path, start_s, end_s); start and end are None for the whole session."""
+        a, b = self.start_spin.value(), self.end_spin.value()
+        if a <= 0.0 and b >= self.duration_s:
+            return Path(self.path_edit.text()), None, None
+        return Path(self.path_edit.text()), a, b
+
+
+class RecomputeDialog(QDialog):
+    """Other calibration windows (static a:b and functional c:d, both or neither) and/or another filter."""
+
+    def __init__(self, parent: QWidget, duration_s: float) -> None:
+        from hipimu.core.orientation import FILTERS  # a constant; no computation
+
+        super().__init__(parent)
+        self.setWindowTitle("Recompute angles")
+        form = QFormLayout(self)
+        self.windows_check = QCheckBox("Use these calibration windows")
+        form.addRow(self.windows_check)
+        self.spins = []
+        for label in ("Static from", "Static to", "Functional from", "Functional to"):
+            spin = QDoubleSpinBox()
+            spin.setRange(0.0, max(duration_s, 0.0))
+            spin.setDecimals(2)
+            spin.setSuffix(" s")
+            form.addRow(label, spin)
+            self.spins.append(spin)
+        self.filter_combo = QComboBox()
+        self.filter_combo.addItems(["(unchanged)", *FILTERS])
+        form.addRow("Orientation filter", self.filter_combo)
+        self.message = QLabel("")
+        self.message.setStyleSheet(f"color: {COLORS['vermillion']};")
+        form.addRow(self.message)
+        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons.accepted.connect(self._check)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def _check(self) -> None:
+        a, b, c, d = (s.value() for s in self.spins)
+        if self.windows_check.isChecked() and not (b > a and d > c):
+            self.message.setText("Each window must end after it starts.")
+            return
+        self.accept()
+
+    def arguments(self) -> dict:
+        """Keyword arguments of :meth:`Controller.recompute`."""
+        a, b, c, d = (s.value() for s in self.spins)
+        method = self.filter_combo.currentText()
+        return {"static": (a, b) if self.windows_check.isChecked() else None,
+                "functional": (c, d) if self.windows_check.isChecked() else None,
+                "method": None if method.startswith("(") else method}
