@@ -212,11 +212,13 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_demo,
         "simulate a session and summarise it",
         "Simulate a session of the virtual subject, stream it through the replay source, "
-        "and print what hipimu knows about it.",
+        "print what hipimu knows about it, then open the live dashboard on the virtual subject "
+        "(without a display: save a picture of the dashboard replaying the session).",
     )
     sp.add_argument("--scenario", default="seated_rotation", choices=list(SCENARIOS), metavar="NAME", help="scenario to simulate")
     sp.add_argument("--out", type=Path, default=Path("out/demo"), metavar="DIR", help="folder for the demo's files (replaced on every run)")
     sp.add_argument("--seed", type=int, default=1, metavar="N", help="random seed")
+    sp.add_argument("--no-window", action="store_true", help="do not open the dashboard; save a picture of it instead")
     return p
 
 
@@ -429,8 +431,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"   {blocks} blocks in {time.perf_counter() - t0:.2f} s; samples per sensor: {per}\n")
     print("4. " + truth_summary_text(session, truth))
     me = _program_name()
-    print(f"\nNext: '{me} info {rec}', '{me} export {rec} -o raw.csv', '{me} --help'.")
-    return 0
+    rc = _demo_dashboard(args, session, rec, me)
+    print(f"\nNext: '{me} replay {rec}', '{me} info {rec}', '{me} export {rec} -o raw.csv', '{me} --help'.")
+    return rc
+
+
+def _demo_dashboard(args: argparse.Namespace, session, rec: Path, me: str) -> int:
+    """Step 5: the live dashboard on the virtual subject, or without a display a picture of it."""
+    import os
+
+    from hipimu.apps.dashboard.app import has_display
+
+    live = ["live", "--simulate", "--scenario", args.scenario if args.scenario in ("squat", "seated_rotation", "prone_rotation", "long_mixed") else "seated_rotation",
+            "--seed", str(args.seed), "--out-dir", str(args.out / "sessions")]
+    if has_display() and os.environ.get("QT_QPA_PLATFORM", "") not in ("offscreen", "minimal") and not args.no_window:
+        print("\n5. The live dashboard on the virtual subject (a simulated clinician at the controls; close the window to end) ...")
+        return main(live)
+    trials = [e for e in session.events if e.kind == "trial_end"]
+    at = trials[0].time_s - 1.5 if trials else float(session.samples["pelvis"].time_s[-1])
+    shot = args.out / "dashboard.png"
+    print(f"\n5. The dashboard: no display here, so a picture of it replaying {rec.name} at {at:.0f} s -> {shot}")
+    print(f"   (to open it: '{me} replay {rec}', or with no display 'xvfb-run -a {me} {' '.join(live)}')")
+    return main(["replay", str(rec), "--at", f"{at:.2f}", "--paused", "--screenshot", str(shot), "--quit-after", "4"])
 
 
 def _program_name() -> str:

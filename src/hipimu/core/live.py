@@ -281,7 +281,7 @@ class CalibrationGuide:
             elif self._away and a < back:
                 self._away = False
                 step.count += 1
-                step.message = f"{step.count} of {step.target}"
+                step.message = ""
                 self.changed = True
             if mover != "pelvis":  # the other leg must stay down
                 other = "thigh_left" if mover == "thigh_right" else "thigh_right"

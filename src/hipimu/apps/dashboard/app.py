@@ -130,11 +130,15 @@ def run(model: Any, controller: Any, args: argparse.Namespace, *, screen: str) -
         if shot is None:
             raise InputError(NO_DISPLAY_HELP)
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    if os.environ.get("QT_QPA_PLATFORM") == "offscreen":  # its notes on window hints are noise here
-        os.environ.setdefault("QT_LOGGING_RULES", "qt.qpa.*=false")
     os.environ.setdefault("DBUS_SESSION_BUS_ADDRESS", "disabled:")
-    from PySide6.QtCore import QTimer
+    from PySide6.QtCore import QTimer, qInstallMessageHandler
     from PySide6.QtWidgets import QApplication
+
+    def qt_message(_mode: object, _context: object, message: str) -> None:
+        if "propagateSizeHints" not in message:  # the offscreen platform's note on window hints: noise
+            print(f"qt: {message}", file=sys.stderr)
+
+    qInstallMessageHandler(qt_message)
 
     from hipimu.apps.dashboard.window import MainWindow
 

@@ -293,7 +293,13 @@ class LiveEngine(Controller):
         info = SessionInfo(subject_id=f"SIM-{o.seed}", test=o.scenario if o.scenario in TESTS else "free",
                            notes="demo: the virtual subject, the simulated clinician at the controls")
         self.post("session", info)
-        self._loop.create_task(self._start_session(info, None))  # type: ignore[union-attr]
+
+        async def go() -> None:
+            if not o.direct:
+                await self._scan()  # what the clinician would look at first
+            await self._start_session(info, None)
+
+        self._call(go)
 
     async def _start_session(self, info: SessionInfo, path: Path | None) -> None:
         from hipimu.apps._ble import record_session

@@ -72,8 +72,11 @@ def load_bands(path: Path | None = None) -> dict[str, dict[str, tuple[float, flo
     return bands
 
 
-def quality_level(q: float) -> str:
-    """``green``, ``amber`` or ``red`` for an angle quality 0..1 (NaN: red)."""
+def quality_level(q: float | None) -> str:
+    """``green``, ``amber`` or ``red`` for an angle quality 0..1 (NaN: red); ``none``
+    when there are no angles (None: not calibrated yet)."""
+    if q is None:
+        return "none"
     if not q >= QUALITY_LEVELS[1]:
         return "red"
     return "green" if q >= QUALITY_LEVELS[0] else "amber"
@@ -161,7 +164,8 @@ class SensorStatus:
 
     @property
     def connected(self) -> bool:
-        return self.state == "streaming"
+        """Streaming now (live), or a sensor of the recording (replay)."""
+        return self.state in ("streaming", "recorded")
 
     @property
     def link(self) -> str:
@@ -370,7 +374,7 @@ class DashboardModel:
         q = self.quality.last()
         if q is not None:
             out["quality"] = float(q[1][0])
-        out["level"] = quality_level(out["quality"])
+        out["level"] = quality_level(out["quality"] if q is not None else None)
         return out
 
     def heading_unreliable(self) -> bool:

@@ -144,8 +144,9 @@ class ReplayEngine(Controller):
                                      _num(s.get("battery_percent")), dev.rate_hz, _num(s.get("loss_percent"), 0.0),
                                      _num(s.get("rssi_dbm")), math.nan, int(s.get("reconnects", 0) or 0)))
         self.post("sensors", rows)
-        if self.position_s is None:
-            self.position_s = float(self.result.angles.time_s[0])
+        if self.position_s is None:  # from the end of the calibration routine (before it: no angles worth showing)
+            w = self.result.calibration.windows
+            self.position_s = max([w.static[1], *(b for _, b in w.functional.values())])
         self._post_results()
         self._jump(self.position_s)
 

@@ -49,7 +49,7 @@ COLORS = {
 #: Quality light colours (``quality_level`` names).
 LEVEL_COLORS = {"green": COLORS["green"], "amber": COLORS["orange"], "red": COLORS["vermillion"]}
 #: Words shown with the light, so that the colour is never the only cue.
-LEVEL_WORDS = {"green": "good", "amber": "check", "red": "BAD"}
+LEVEL_WORDS = {"green": "good", "amber": "check", "red": "BAD", "none": "no angles yet"}
 #: Link quality colours (``link_quality`` names).
 LINK_COLORS = {"good": COLORS["green"], "fair": COLORS["orange"], "poor": COLORS["vermillion"], "lost": COLORS["grey"]}
 #: Event line / tick colours by event kind.
@@ -361,7 +361,8 @@ class GuidePanel(QWidget):
         self.steps = QListWidget()
         self.steps.setObjectName("guide_steps")
         self.steps.setFont(_font(20))
-        self.steps.setMaximumWidth(380)
+        self.steps.setMinimumWidth(400)
+        self.steps.setMaximumWidth(460)
         lay.addWidget(self.steps)
         right = QVBoxLayout()
         lay.addLayout(right, 1)
