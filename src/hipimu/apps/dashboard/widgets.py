@@ -49,7 +49,7 @@ COLORS = {
 #: Quality light colours (``quality_level`` names).
 LEVEL_COLORS = {"green": COLORS["green"], "amber": COLORS["orange"], "red": COLORS["vermillion"]}
 #: Words shown with the light, so that the colour is never the only cue.
-LEVEL_WORDS = {"green": "good", "amber": "check", "red": "BAD", "none": "no angles yet"}
+LEVEL_WORDS = {"green": "good", "amber": "check", "red": "BAD", "none": "not yet"}
 #: Link quality colours (``link_quality`` names).
 LINK_COLORS = {"good": COLORS["green"], "fair": COLORS["orange"], "poor": COLORS["vermillion"], "lost": COLORS["grey"]}
 #: Event line / tick colours by event kind.
