@@ -452,7 +452,12 @@ def _demo_dashboard(args: argparse.Namespace, session, rec: Path, me: str) -> in
     shot = args.out / "dashboard.png"
     print(f"\n5. The dashboard: no display here, so a picture of it replaying {rec.name} at {at:.0f} s -> {shot}")
     print(f"   (to open it: '{me} replay {rec}', or with no display 'xvfb-run -a {me} {' '.join(live)}')")
-    return main(["replay", str(rec), "--at", f"{at:.2f}", "--paused", "--screenshot", str(shot), "--quit-after", "4"])
+    # in a process of its own: Qt is not left behind in this one
+    import subprocess
+
+    cmd = [sys.executable, "-m", "hipimu", "replay", str(rec), "--at", f"{at:.2f}", "--paused", "--screenshot", str(shot),
+           "--quit-after", "4"]
+    return subprocess.run(cmd, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"}).returncode
 
 
 def _program_name() -> str:
