@@ -43,3 +43,16 @@ def inter_sensor_alignment_s(session, true_time_s) -> float:
     grid = np.linspace(lo, hi, 2000)
     on_grid = np.array([np.interp(grid, t, e) for t, e in errors.values()])
     return float(np.max(on_grid.max(axis=0) - on_grid.min(axis=0)))
+
+
+def png_is_not_blank(path, min_width: int = 200, min_height: int = 200) -> bool:
+    """A PNG that opens, is at least this big and shows something: lightness
+    spread (std > 10) over many levels, on a 7-pixel grid. (Qt's QImage reads it
+    without a display.)"""
+    from PySide6.QtGui import QImage
+
+    img = QImage(str(path))
+    assert not img.isNull() and img.width() >= min_width and img.height() >= min_height, path
+    grey = np.array([[img.pixelColor(x, y).lightness() for x in range(0, img.width(), 7)]
+                     for y in range(0, img.height(), 7)])
+    return grey.std() > 10 and len(np.unique(grey)) > 8

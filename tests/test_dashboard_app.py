@@ -26,8 +26,8 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PySide6.QtCore import QPoint, Qt  # noqa: E402
-from PySide6.QtGui import QImage  # noqa: E402
 
+from conftest import png_is_not_blank  # noqa: E402
 from hipimu.apps.dashboard.engine import LiveEngine, LiveOptions  # noqa: E402
 from hipimu.apps.dashboard.model import DashboardModel  # noqa: E402
 from hipimu.apps.dashboard.replay import ReplayEngine  # noqa: E402
@@ -38,12 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HIPIMU = [sys.executable, "-m", "hipimu"]
 
 
-def non_blank(path: Path) -> bool:
-    img = QImage(str(path))
-    assert not img.isNull() and img.width() > 400 and img.height() > 300
-    grey = np.array([[img.pixelColor(x, y).lightness() for x in range(0, img.width(), 9)]
-                     for y in range(0, img.height(), 9)])
-    return grey.std() > 10 and len(np.unique(grey)) > 8
+non_blank = png_is_not_blank
 
 
 def open_window(qtbot, model, controller):

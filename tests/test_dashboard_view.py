@@ -20,8 +20,8 @@ import pytest  # noqa: E402
 
 
 from PySide6.QtCore import QPoint, Qt  # noqa: E402
-from PySide6.QtGui import QImage  # noqa: E402
 
+from conftest import png_is_not_blank  # noqa: E402
 from hipimu.apps.dashboard.controller import Controller  # noqa: E402
 from hipimu.apps.dashboard.model import DashboardModel, SensorStatus, TrialResult, Update  # noqa: E402
 from hipimu.apps.dashboard.window import SCREENS, ExportDialog, MainWindow, RecomputeDialog  # noqa: E402
@@ -89,12 +89,7 @@ def feed(window, ctrl, *updates):
     window.tick()
 
 
-def non_blank(path: Path) -> bool:
-    img = QImage(str(path))
-    assert not img.isNull() and img.width() > 200 and img.height() > 200
-    grey = np.array([[img.pixelColor(x, y).lightness() for x in range(0, img.width(), 7)]
-                     for y in range(0, img.height(), 7)])
-    return grey.std() > 10 and len(np.unique(grey)) > 8
+non_blank = png_is_not_blank
 
 
 def test_numbers_peaks_and_banner(qtbot):
