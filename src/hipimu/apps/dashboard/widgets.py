@@ -198,7 +198,14 @@ class SeriesPlot(QWidget):
         item.setClipToView(True)
         item.setDownsampling(auto=True, mode="peak")
         item.setXRange(-window_s, 0.0, padding=0.0)
-        item.enableAutoRange(axis="y", enable=True)
+        # the y range is set here (in 10-unit steps, from the data and the bands), not by
+        # pyqtgraph's auto-range, which recomputes every curve's bounds on every frame
+        item.disableAutoRange()
+        self._yrange: tuple[float, float] | None = None
+        self._frames = 0
+        self._band_limits: list[float] = []
+        self._bands_shown: list | None = None
+        self._events_shown: list | None = None
         item.setLabel("bottom", "s")
         item.setLabel("left", y_label)
         for name in ("left", "bottom"):
@@ -214,7 +221,7 @@ class SeriesPlot(QWidget):
             region = pg.LinearRegionItem(orientation="horizontal", movable=False, pen=pg.mkPen(None))
             region.setZValue(-10)
             region.hide()
-            item.addItem(region)  # the y range includes the bands
+            item.addItem(region, ignoreBounds=True)  # the y range takes the bands in (_fit_y)
             self.bands.append(region)
         self.hlines = []
         for _ in range(n_hlines):
@@ -234,10 +241,38 @@ class SeriesPlot(QWidget):
     def set_data(self, x: np.ndarray, ys: Sequence[np.ndarray]) -> None:
         """``x``: relative time (s, <= 0); ``ys``: one array per curve."""
         for curve, y in zip(self.curves, ys):
-            curve.setData(x, y)
+            curve.setData(x, y, skipFiniteCheck=True)
+        self._frames += 1
+        if self._yrange is None or self._frames % 15 == 0:  # a few times a second is enough
+            self._fit_y(ys)
+
+    def _fit_y(self, ys: Sequence[np.ndarray]) -> None:
+        """Show all of the data and the bands, rounded out to 10 (deg): the range (and the
+        cached axis) changes only when the data leaves it or shrinks by a whole step."""
+        lims = list(self._band_limits)
+        for y in ys:
+            if len(y):
+                lo, hi = float(np.nanmin(y)), float(np.nanmax(y))
+                if math.isfinite(lo):
+                    lims += [lo, hi]
+        if not lims:
+            return
+        want = (math.floor(min(lims) / 10.0) * 10.0 - 5.0, math.ceil(max(lims) / 10.0) * 10.0 + 5.0)
+        if want != self._yrange:
+            self._yrange = want
+            self.plot.getPlotItem().setYRange(*want, padding=0.0)
+
+    def y_range(self) -> tuple[float, float] | None:
+        return self._yrange
 
     def set_bands(self, bands: Sequence[tuple[float, float, str] | None]) -> None:
         """Shade ``(lo, hi, colour)`` regions behind the curves (None: hide that one)."""
+        bands = list(bands)
+        if bands == self._bands_shown:
+            return
+        self._bands_shown = bands
+        self._band_limits = [v for b in bands if b is not None for v in b[:2]]
+        self._yrange = None  # fit again at the next data
         for region, band in zip(self.bands, list(bands) + [None] * len(self.bands)):
             if band is None:
                 region.hide()
@@ -261,6 +296,9 @@ class SeriesPlot(QWidget):
     def set_events(self, events: Sequence[tuple[float, str, str]]) -> None:
         """Vertical lines: ``(relative time s, kind, label)``, those within the window only."""
         shown = [e for e in events if -self.window_s <= e[0] <= 0.0][-len(self.events):]
+        if shown == self._events_shown:
+            return
+        self._events_shown = shown
         for line, ev in zip(self.events, shown + [None] * len(self.events)):
             if ev is None:
                 line.hide()

@@ -644,7 +644,7 @@ class MainWindow(QMainWindow):
         bands.append((-er[1], -er[0], COLORS["sky"]) if er else None)
         bands.append((flex[0], flex[1], COLORS["orange"]) if flex else None)
         for side, plot in self.hip_plots.items():
-            t, v = m.hip[side].data()
+            t, v = _thinned(*m.hip[side].data())
             x = t - now
             plot.set_data(x, (v[:, 2], v[:, 0], v[:, 1]))
             plot.set_bands(bands)
@@ -652,7 +652,19 @@ class MainWindow(QMainWindow):
             plot.set_hlines([peaks["ir"][0] if "ir" in peaks else None,
                              -peaks["er"][0] if "er" in peaks else None])
             plot.set_events(events)
-        t, v = m.pelvis.data()
+        t, v = _thinned(*m.pelvis.data())
         self.pelvis_plot.set_data(t - now, (v[:, 0], v[:, 1], v[:, 2]))
         self.pelvis_plot.set_events(events)
         self.frames_drawn += 1
+
+
+#: At most this many points per curve are drawn (a 30 s trace is ~1200 pixels wide: 100 Hz
+#: data is drawn at 50 Hz, every other sample counted back from the newest).
+MAX_POINTS = 1600
+
+
+def _thinned(t, v):
+    step = -(-len(t) // MAX_POINTS)
+    if step <= 1:
+        return t, v
+    return t[::-step][::-1], v[::-step][::-1]
