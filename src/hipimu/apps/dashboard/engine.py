@@ -45,8 +45,8 @@ __all__ = ["LiveEngine", "LiveOptions", "TrialRecorder"]
 
 logger = logging.getLogger(__name__)
 
-#: How often the processing thread hands out angles (s): a frame at 30 Hz at least.
-ADVANCE_S = 1.0 / 30.0
+#: How often the processing thread hands out angles (s): new data for every frame at 60 fps.
+ADVANCE_S = 1.0 / 60.0
 #: How often the link statistics are posted (s).
 STATS_S = 0.5
 #: Angles kept for a trial that starts at an instant already handed out (s).
