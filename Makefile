@@ -13,10 +13,16 @@ SUDO    := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # compilers and cmocka, the Cortex-M4F cross compiler with newlib, QEMU.
 # dbus-daemon python3-dbusmock: the BLE tests run bleak against a simulated BlueZ
 # on a private bus (the mock runs under Debian's python3, which has dbus and gi).
+# xvfb x11-apps libxcb-* libxkbcommon-x11-0: the dashboard's tests and bench under a
+# real X server (Xvfb; Qt's xcb platform refuses to load without libxcb-cursor0 and
+# the others), x11-apps for xwd, which captures the X server's root window.
 APT_PACKAGES := python3-venv libglib2.0-0 libgl1 libegl1 libx11-6 libdbus-1-3 \
                 libfontconfig1 libxkbcommon0 \
                 gcc g++ make libcmocka-dev gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm \
-                dbus-daemon python3-dbusmock
+                dbus-daemon python3-dbusmock \
+                xvfb x11-apps libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 \
+                libxcb-render-util0 libxcb-render0 libxcb-shape0 libxcb-util1 libxcb-xkb1 \
+                libxkbcommon-x11-0
 
 .PHONY: demo test firmware-test apt venv bench clean
 

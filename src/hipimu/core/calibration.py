@@ -339,9 +339,11 @@ def calibrate(orientations: dict[str, Orientation], windows: CalibrationWindows)
             raise CalibrationError(f"too few {r} samples in the standing window {windows.static[0]:.1f}-{windows.static[1]:.1f} s")
         r_static = r_statics[r] = _rotation(o, ms)
         rv, dt = _steps(r_static, o.time_s[ms])
-        rate = np.degrees(np.linalg.norm(rv, axis=1) / dt)
-        if np.mean(rate) > MAX_STILL_RATE_DEG_S:
-            raise CalibrationError(f"the subject was not still during the standing phase ({r} turned {np.mean(rate):.0f} deg/s on average): stand still for 3 s")
+        # the angle turned over the time it took (not the mean of per-sample rates: live
+        # sample times carry the clock fit's jitter, and a short interval inflates its rate)
+        rate = float(np.degrees(np.linalg.norm(rv, axis=1).sum() / dt.sum()))
+        if rate > MAX_STILL_RATE_DEG_S:
+            raise CalibrationError(f"the subject was not still during the standing phase ({r} turned {rate:.0f} deg/s on average): stand still for 3 s")
         y_s = r_static.inv().apply(UP).mean(axis=0)
         y_s /= np.linalg.norm(y_s)
         # a hinge tips the pelvis forward: a negative turn about +Z; a knee lift flexes the hip: positive
