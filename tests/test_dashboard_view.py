@@ -76,7 +76,7 @@ def angle_block(t0: float, t1: float, quality: float, sides=("left", "right"), t
 def make(qtbot, mode: str = "live"):
     model = DashboardModel(rate_hz=RATE, bands=None, mode=mode)
     ctrl = FakeController(mode)
-    window = MainWindow(model, ctrl, fps=30.0)
+    window = MainWindow(model, ctrl, fps=30.0, scroll=False)  # plots end at the latest data (no wall clock)
     window.timer.stop()  # the test drives the frames
     qtbot.addWidget(window)
     window.show()
@@ -338,3 +338,25 @@ def test_replay_renders_and_timer_ticks(qtbot, tmp_path):
     qtbot.waitUntil(lambda: window.frames_drawn >= 1 and ctrl.updates.empty(), timeout=15000)  # the timer drained
     assert not math.isnan(model.now_s)
     assert non_blank(window.grab_png(tmp_path / "replay.png"))
+
+
+def test_live_plots_scroll_while_angles_flow(qtbot):
+    """Live, the plots are redrawn every frame while angles arrive (the x axis runs with the
+    wall clock, behind the data by its largest recent lag), and not once they stop."""
+    model = DashboardModel(rate_hz=RATE, bands=None)
+    ctrl = FakeController()
+    window = MainWindow(model, ctrl, fps=30.0)
+    window.timer.stop()
+    qtbot.addWidget(window)
+    window.show()
+    window.show_screen("test")
+    feed(window, ctrl, ("angles", angle_block(0.0, 5.0, 0.9)))
+    drawn = window.frames_drawn
+    for _ in range(3):
+        qtbot.wait(20)
+        window.tick()
+    assert window.frames_drawn == drawn + 3  # no new data, yet each frame scrolls
+    assert window._display_now() <= model.now_s + 0.2
+    window._arrivals.clear()  # the flow has stopped (nothing for 2 s)
+    window.tick()
+    assert window.frames_drawn == drawn + 3

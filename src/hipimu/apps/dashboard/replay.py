@@ -31,7 +31,7 @@ __all__ = ["ReplayEngine", "SPEEDS"]
 logger = logging.getLogger(__name__)
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0)
-FRAME_S = 1.0 / 30.0
+FRAME_S = 1.0 / 60.0
 
 
 class ReplayEngine(Controller):

@@ -195,8 +195,6 @@ class SeriesPlot(QWidget):
         item.setMouseEnabled(x=False, y=False)
         item.hideButtons()
         item.setMenuEnabled(False)
-        item.setClipToView(True)
-        item.setDownsampling(auto=True, mode="peak")
         item.setXRange(-window_s, 0.0, padding=0.0)
         # the y range is set here (in 10-unit steps, from the data and the bands), not by
         # pyqtgraph's auto-range, which recomputes every curve's bounds on every frame
@@ -214,8 +212,13 @@ class SeriesPlot(QWidget):
             axis.setTextPen(pg.mkPen("k"))
             axis.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
         self.window_s = window_s
-        self.curves = [item.plot([], [], pen=pg.mkPen(color, width=1), name=name, antialias=False)
-                       for name, color in curves]
+        # bare curve items: the window thins the data itself, so PlotDataItem's clipping and
+        # downsampling machinery (and its per-frame bounds) is not needed
+        self.curves = []
+        for name, color in curves:
+            curve = pg.PlotCurveItem(pen=pg.mkPen(color, width=1), antialias=False, name=name)
+            item.addItem(curve)
+            self.curves.append(curve)
         self.bands = []
         for _ in range(n_bands):
             region = pg.LinearRegionItem(orientation="horizontal", movable=False, pen=pg.mkPen(None))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import queue
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, Qt, QTimer
@@ -71,14 +72,19 @@ class MainWindow(QMainWindow):
     :meth:`rotation_label`, :meth:`peak_label`, :meth:`band_label`, :meth:`tilt_label`,
     :meth:`banner_visible`, :meth:`recording_text`, :meth:`headline_text`."""
 
-    def __init__(self, model: DashboardModel, controller: Controller, *, fps: float = 60.0) -> None:
+    def __init__(self, model: DashboardModel, controller: Controller, *, fps: float = 60.0,
+                 scroll: bool = True) -> None:
         super().__init__()
         self.model, self.controller = model, controller
         self.replay = controller.mode == "replay"
+        self.scroll = scroll and not self.replay  # live: the plots scroll at the frame rate
         self.frames_drawn = 0
         self._drawn_version = -1
         self._dirty: set[str] = {"sensors", "scan", "guide", "result", "replay", "event"}
         self._plots_stale = True
+        # live scrolling: the plots' "now" runs with the wall clock, behind the data by the
+        # largest lag seen at recent arrivals (so the trace never runs out); see _display_now
+        self._arrivals: list[tuple[float, float]] = []  # (wall s, data s) when angles arrived
         self.setWindowTitle("hipimu dashboard" + (" - replay" if self.replay else ""))
         self.resize(1280, 800)
 
@@ -150,9 +156,16 @@ class MainWindow(QMainWindow):
                 log.exception("update %r not applied", getattr(update, "kind", update))
                 continue
             self._dirty.add(update.kind)
+        scrolling = False
+        if self.scroll:
+            wall = time.monotonic()
+            if "angles" in self._dirty and math.isfinite(self.model.now_s):
+                self._arrivals.append((wall, self.model.now_s))
+            self._arrivals = [a for a in self._arrivals if a[0] > wall - SCROLL_LAG_WINDOW_S]
+            scrolling = bool(self._arrivals)  # angles are flowing: draw every frame, scrolling
         if self.model.version != self._drawn_version:
             self._refresh()
-        if self.current_screen() == "test" and (self._plots_stale or self._dirty & PLOT_KINDS):
+        if self.current_screen() == "test" and (self._plots_stale or scrolling or self._dirty & PLOT_KINDS):
             self._draw_plots()
             self._dirty -= PLOT_KINDS
             self._plots_stale = False
@@ -629,10 +642,20 @@ class MainWindow(QMainWindow):
                 parts.append(f"{name} ✓ in {target}")
         return "   ".join(parts) if parts else "no target band for this test"
 
+    def _display_now(self) -> float:
+        """The plots' right edge: live, the wall clock minus the largest lag of the data
+        behind it over the last seconds (smooth scrolling at the frame rate, while the
+        angles come in bursts of BLE packets); replay, the playhead."""
+        if not self.scroll or not self._arrivals:
+            return self.model.now_s
+        wall = time.monotonic()
+        lag = max(w - d for w, d in self._arrivals)
+        return min(wall - lag, self.model.now_s + 0.2)
+
     def _draw_plots(self) -> None:
         """The time series against relative time (now = 0), bands, peak lines, events."""
         m = self.model
-        now = m.now_s
+        now = self._display_now()
         if not math.isfinite(now):
             now = float(m.replay.get("position_s", 0.0) or 0.0)
         test = self._band_test()
@@ -657,6 +680,9 @@ class MainWindow(QMainWindow):
         self.pelvis_plot.set_events(events)
         self.frames_drawn += 1
 
+
+#: Live scrolling keeps the plots behind the data by the largest lag of this window (s).
+SCROLL_LAG_WINDOW_S = 2.0
 
 #: At most this many points per curve are drawn (a 30 s trace is ~1200 pixels wide: 100 Hz
 #: data is drawn at 50 Hz, every other sample counted back from the newest).
