@@ -54,6 +54,8 @@ def tick_until(qtbot, window, done, timeout_s: float) -> None:
     while time.monotonic() < t_end:
         window.tick()
         if done():
+            qtbot.wait(150)  # the numbers are redrawn at 10 Hz
+            window.tick()
             return
         qtbot.wait(30)
     raise AssertionError("timed out")

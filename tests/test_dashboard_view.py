@@ -76,7 +76,8 @@ def angle_block(t0: float, t1: float, quality: float, sides=("left", "right"), t
 def make(qtbot, mode: str = "live"):
     model = DashboardModel(rate_hz=RATE, bands=None, mode=mode)
     ctrl = FakeController(mode)
-    window = MainWindow(model, ctrl, fps=30.0, scroll=False)  # plots end at the latest data (no wall clock)
+    # plots end at the latest data (no wall clock), numbers redrawn on every frame
+    window = MainWindow(model, ctrl, fps=30.0, scroll=False, numbers_hz=None)
     window.timer.stop()  # the test drives the frames
     qtbot.addWidget(window)
     window.show()

@@ -204,6 +204,7 @@ class SeriesPlot(QWidget):
         self._band_limits: list[float] = []
         self._bands_shown: list | None = None
         self._events_shown: list | None = None
+        self._events_yrange: tuple[float, float] | None = None
         item.setLabel("bottom", "s")
         item.setLabel("left", y_label)
         for name in ("left", "bottom"):
@@ -233,13 +234,21 @@ class SeriesPlot(QWidget):
             line.hide()
             item.addItem(line, ignoreBounds=True)
             self.hlines.append(line)
-        self.events = []
+        # events: the vertical lines of each kind's colour are one curve of segment pairs, the labels
+        # a pool of text items (moving them every frame, as the plot scrolls, is cheap; InfiniteLines
+        # with labels cost ~20 % of a frame)
+        self.event_curves = {}
+        for kind, color in EVENT_COLORS.items():
+            curve = pg.PlotCurveItem(pen=pg.mkPen(color, width=1), connect="pairs", antialias=False)
+            item.addItem(curve, ignoreBounds=True)
+            self.event_curves[kind] = curve
+        self.event_labels = []
         for _ in range(n_events):
-            line = pg.InfiniteLine(angle=90, movable=False, label="", labelOpts={"position": 0.06, "color": "k",
-                                                                                "fill": (255, 255, 255, 200)})
-            line.hide()
-            item.addItem(line, ignoreBounds=True)
-            self.events.append(line)
+            label = pg.TextItem("", color="k", fill=(255, 255, 255, 200), anchor=(0.0, 1.0))
+            label.hide()
+            item.addItem(label, ignoreBounds=True)
+            self.event_labels.append(label)
+        self._event_x: list[float] = []
 
     def set_data(self, x: np.ndarray, ys: Sequence[np.ndarray]) -> None:
         """``x``: relative time (s, <= 0); ``ys``: one array per curve."""
@@ -298,23 +307,33 @@ class SeriesPlot(QWidget):
 
     def set_events(self, events: Sequence[tuple[float, str, str]]) -> None:
         """Vertical lines: ``(relative time s, kind, label)``, those within the window only."""
-        shown = [e for e in events if -self.window_s <= e[0] <= 0.0][-len(self.events):]
-        if shown == self._events_shown:
+        shown = [e for e in events if -self.window_s <= e[0] <= 0.0][-len(self.event_labels):]
+        if shown == self._events_shown and self._yrange == self._events_yrange:
             return
-        self._events_shown = shown
-        for line, ev in zip(self.events, shown + [None] * len(self.events)):
+        self._events_shown, self._events_yrange = shown, self._yrange
+        lo, hi = self._yrange or (-1.0, 1.0)
+        for kind, curve in self.event_curves.items():
+            xs = [x for x, k, _ in shown if k == kind]
+            if xs:
+                curve.setData(np.repeat(xs, 2), np.tile([lo, hi], len(xs)))
+                curve.show()
+            else:
+                curve.hide()
+        y = lo + 0.06 * (hi - lo)
+        for text, ev in zip(self.event_labels, shown + [None] * len(self.event_labels)):
             if ev is None:
-                line.hide()
+                text.hide()
                 continue
-            x, kind, label = ev
-            line.setPen(pg.mkPen(EVENT_COLORS.get(kind, COLORS["grey"]), width=1))
-            line.setValue(x)
-            line.show()  # before the label: a hidden label does not update its text
-            line.label.setFormat(label.replace("{", "{{").replace("}", "}}"))
+            x, _kind, label = ev
+            if text.toPlainText() != label:
+                text.setText(label)
+            text.setPos(x, y)
+            text.show()
+        self._event_x = [x for x, _, _ in shown]
 
     def visible_events(self) -> list[float]:
         """Positions (relative s) of the event lines shown (for tests)."""
-        return [line.value() for line in self.events if line.isVisible()]
+        return list(self._event_x)
 
 
 class Timeline(QWidget):

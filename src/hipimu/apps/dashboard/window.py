@@ -53,6 +53,17 @@ EVENT_LABELS = {"trial_start": "trial", "trial_end": "end", "zero": "zero"}
 BANNER_TEXT = "⚠ Heading unreliable - zero in neutral (rotation tests) or stand still (free)"
 
 
+#: How often the numbers and tables are redrawn while angles flow (Hz).
+NUMBERS_HZ = 10.0
+
+#: Live scrolling keeps the plots behind the data by the largest lag of this window (s).
+SCROLL_LAG_WINDOW_S = 2.0
+
+#: At most this many points per curve are drawn (a 30 s trace is ~1200 pixels wide: 100 Hz
+#: data is drawn at 50 Hz, every other sample counted back from the newest).
+MAX_POINTS = 1600
+
+
 def _pretty(key: str) -> str:
     return " ".join(w.upper() if w in ("ir", "er") else w for w in key.replace("_deg", "").split("_"))
 
@@ -73,7 +84,7 @@ class MainWindow(QMainWindow):
     :meth:`banner_visible`, :meth:`recording_text`, :meth:`headline_text`."""
 
     def __init__(self, model: DashboardModel, controller: Controller, *, fps: float = 60.0,
-                 scroll: bool = True) -> None:
+                 scroll: bool = True, numbers_hz: float | None = NUMBERS_HZ) -> None:
         super().__init__()
         self.model, self.controller = model, controller
         self.replay = controller.mode == "replay"
@@ -85,6 +96,8 @@ class MainWindow(QMainWindow):
         # live scrolling: the plots' "now" runs with the wall clock, behind the data by the
         # largest lag seen at recent arrivals (so the trace never runs out); see _display_now
         self._arrivals: list[tuple[float, float]] = []  # (wall s, data s) when angles arrived
+        self._refreshed_at = -1e9
+        self._numbers_every_s = 0.0 if not numbers_hz else 1.0 / numbers_hz
         self.setWindowTitle("hipimu dashboard" + (" - replay" if self.replay else ""))
         self.resize(1280, 800)
 
@@ -163,7 +176,12 @@ class MainWindow(QMainWindow):
                 self._arrivals.append((wall, self.model.now_s))
             self._arrivals = [a for a in self._arrivals if a[0] > wall - SCROLL_LAG_WINDOW_S]
             scrolling = bool(self._arrivals)  # angles are flowing: draw every frame, scrolling
-        if self.model.version != self._drawn_version:
+        # numbers and tables: at most NUMBERS_HZ (a number changing 60 times a second cannot be
+        # read, and text is the costliest thing to paint); anything but new angles at once
+        now_wall = time.monotonic()
+        if self.model.version != self._drawn_version and (
+                self._dirty - {"angles"} or now_wall - self._refreshed_at >= self._numbers_every_s):
+            self._refreshed_at = now_wall
             self._refresh()
         if self.current_screen() == "test" and (self._plots_stale or scrolling or self._dirty & PLOT_KINDS):
             self._draw_plots()
@@ -679,14 +697,6 @@ class MainWindow(QMainWindow):
         self.pelvis_plot.set_data(t - now, (v[:, 0], v[:, 1], v[:, 2]))
         self.pelvis_plot.set_events(events)
         self.frames_drawn += 1
-
-
-#: Live scrolling keeps the plots behind the data by the largest lag of this window (s).
-SCROLL_LAG_WINDOW_S = 2.0
-
-#: At most this many points per curve are drawn (a 30 s trace is ~1200 pixels wide: 100 Hz
-#: data is drawn at 50 Hz, every other sample counted back from the newest).
-MAX_POINTS = 1600
 
 
 def _thinned(t, v):
