@@ -56,8 +56,10 @@ BANNER_TEXT = "⚠ Heading unreliable - zero in neutral (rotation tests) or stan
 #: How often the numbers and tables are redrawn while angles flow (Hz).
 NUMBERS_HZ = 10.0
 
-#: Live scrolling keeps the plots behind the data by the largest lag of this window (s).
+#: Live scrolling: the plots keep scrolling this long after the last angles arrived (s), and
+#: run at most this far ahead of the data (s).
 SCROLL_LAG_WINDOW_S = 2.0
+SCROLL_AHEAD_S = 0.06
 
 #: At most this many points per curve are drawn (a 30 s trace is ~1200 pixels wide: 100 Hz
 #: data is drawn at 50 Hz, every other sample counted back from the newest).
@@ -97,6 +99,7 @@ class MainWindow(QMainWindow):
         # largest lag seen at recent arrivals (so the trace never runs out); see _display_now
         self._arrivals: list[tuple[float, float]] = []  # (wall s, data s) when angles arrived
         self._refreshed_at = -1e9
+        self._shown_now = -math.inf
         self._numbers_every_s = 0.0 if not numbers_hz else 1.0 / numbers_hz
         self.setWindowTitle("hipimu dashboard" + (" - replay" if self.replay else ""))
         self.resize(1280, 800)
@@ -661,14 +664,16 @@ class MainWindow(QMainWindow):
         return "   ".join(parts) if parts else "no target band for this test"
 
     def _display_now(self) -> float:
-        """The plots' right edge: live, the wall clock minus the largest lag of the data
-        behind it over the last seconds (smooth scrolling at the frame rate, while the
-        angles come in bursts of BLE packets); replay, the playhead."""
+        """The plots' right edge: live, the latest data's time advanced by the wall clock since
+        it arrived (the angles come in bursts of BLE packets; between bursts the plots scroll at
+        the frame rate), at most SCROLL_AHEAD_S beyond the data and never backwards; replay,
+        the playhead."""
         if not self.scroll or not self._arrivals:
             return self.model.now_s
-        wall = time.monotonic()
-        lag = max(w - d for w, d in self._arrivals)
-        return min(wall - lag, self.model.now_s + 0.2)
+        w_last, d_last = self._arrivals[-1]
+        t = min(d_last + (time.monotonic() - w_last), self.model.now_s + SCROLL_AHEAD_S)
+        self._shown_now = t = max(t, self._shown_now if self._shown_now <= self.model.now_s + SCROLL_AHEAD_S else t)
+        return t
 
     def _draw_plots(self) -> None:
         """The time series against relative time (now = 0), bands, peak lines, events."""
