@@ -240,17 +240,9 @@ class ReplayEngine(Controller):
         t = min(t_prev + step_s, float(a.time_s[-1]))
         i0, i1 = np.searchsorted(a.time_s, [t_prev, t], side="right")
         trial = self._trial_at(t)
-        if trial != self._trial:
+        if trial != self._trial:  # crossing into or out of a trial (before its angles: the peak hold starts there)
             self._trial = trial
-            if trial["active"]:  # crossing into a trial: the peak hold starts at its start
-                i_start = int(np.searchsorted(a.time_s, trial["start_s"], side="left"))
-                if i_start < i0:
-                    self.post("trial", trial)
-                    i0 = max(i0, i_start)
-                else:
-                    self.post("trial", trial)
-            else:
-                self.post("trial", trial)
+            self.post("trial", trial)
         if i1 > i0:
             self.post("angles", self._block(int(i0), int(i1)))
         self.position_s = t

@@ -671,8 +671,11 @@ class MainWindow(QMainWindow):
         if not self.scroll or not self._arrivals:
             return self.model.now_s
         w_last, d_last = self._arrivals[-1]
-        t = min(d_last + (time.monotonic() - w_last), self.model.now_s + SCROLL_AHEAD_S)
-        self._shown_now = t = max(t, self._shown_now if self._shown_now <= self.model.now_s + SCROLL_AHEAD_S else t)
+        cap = self.model.now_s + SCROLL_AHEAD_S
+        t = min(d_last + (time.monotonic() - w_last), cap)
+        if self._shown_now <= cap:  # (a revision can move the data back: then follow it)
+            t = max(t, self._shown_now)
+        self._shown_now = t
         return t
 
     def _draw_plots(self) -> None:
