@@ -1,34 +1,51 @@
-"""Dashboard speed: frames per second and CPU, offscreen and under a real X server (Xvfb).
+"""The dashboard's frame rate and CPU: offscreen and on a real X server (Xvfb).
 
-Each row runs the real window (1600 x 1000, the Test screen, both sides and
-the pelvis drawn, 60 fps frame timer) in a child process of its own:
+For each platform (Qt ``offscreen``; ``xcb`` on an Xvfb 1600x1000x24 that this
+script starts) and each source, a child process (fresh Qt state) opens the real
+:class:`~hipimu.apps.dashboard.window.MainWindow` (60 fps frame timer, 1600x1000,
+the "test" screen: three time-series plots and the big numbers) the way
+``hipimu live`` / ``hipimu replay`` do, then measures ``--duration`` s:
 
-* ``live 3x208 Hz``: ``hipimu live --simulate``'s engine: three boards at
-  208 Hz through the simulated bleak backend (which runs in the same
-  process: the simulated radio and boards are counted in the process CPU),
-  the BLE source, the recording, the live processor with the simulated
-  clinician. Measured once the guided calibration has passed and angles flow
-  (~36 s of warm-up);
-* ``replay 1x``: a bundled recording played at 1x (the same drawing load:
-  100 Hz angles per side; the pipeline ran before the window).
+* ``live BLE``: ``LiveEngine(LiveOptions(simulate=True, autopilot=True))``:
+  three virtual boards x 208 Hz in real time through the simulated bleak
+  backend (its own threads), the simulated clinician at the controls. The
+  warm-up lasts until angles flow (``model.now_s`` finite: the scan, the
+  connection and the ~35 s guided calibration); the warm-up is reported too
+  (``live BLE (calibrating)``, from 1 s after the window opened), then the
+  measured window starts 2 s after the first angles;
+* ``replay 1x``: ``ReplayEngine`` playing a copy of
+  ``recordings/sim_seated_rotation.hipimu`` at 1x (2 s after the first frame);
+* ``live sim 1x`` (only with ``--sources live-direct``): the simulator
+  streamed directly, no radio (``LiveOptions(simulate=True, speed=1.0)``).
 
-Columns: frames drawn per second (frames whose plots were redrawn), process
-CPU in % of one core (all threads: radio, recording, angles, GUI) and the GUI
-thread's share (``time.thread_time`` of the main thread: draining, drawing,
-painting), peak RSS. The target (issue 6): 3 sensors x 208 Hz drawn at 60 fps
-using < 0.5 core. Asserts nothing.
+Columns: frames/s: frames in which the plots were redrawn
+(``window.frames_drawn``); ticks/s: frame-timer calls of ``window.tick``
+(the timer's 17 ms interval caps it at ~59/s); process CPU %: of one core,
+all threads (``time.process_time`` / wall); GUI thread %: the main thread's
+CPU, ``tick`` and Qt's painting (``time.thread_time`` in the main thread);
+tick %: CPU inside ``tick`` only (``time.thread_time`` around each call,
+summed); ms/frame: tick CPU per drawn frame (- when under one frame a
+second); RSS MB: the child's peak RSS.
 
-Run: .venv/bin/python bench/dashboard_fps.py [--duration S] [--only offscreen|xvfb]
-(default 15 s per row after warm-up; about 2.5 minutes in all).
+The issue's target: 3 sensors x 208 Hz drawn at 60 fps using < 0.5 core.
+Prints a table and asserts nothing (timing depends on the machine).
+``--profile`` prints the child's GUI-thread cProfile (top functions by
+cumulative time) over each measured window.
+
+Run: .venv/bin/python bench/dashboard_fps.py [--duration S] [--platforms offscreen,xvfb]
+     [--sources live,replay,live-direct] [--profile]
+(default 20 s per row, ~3 minutes in all; Xvfb from Debian's xvfb, see Makefile).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -36,113 +53,228 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+RECORDING = ROOT / "recordings" / "sim_seated_rotation.hipimu"
+SIZE = (1600, 1000)
+LABELS = {"live": "live BLE", "live-direct": "live sim 1x", "replay": "replay 1x"}
 
 
-def child(source: str, duration_s: float) -> None:
-    os.environ.setdefault("DBUS_SESSION_BUS_ADDRESS", "disabled:")
+# -- the child: one window, one source ------------------------------------------------------------
+
+def child(platform: str, source: str, duration: float, warmup_max: float, profile: bool) -> int:
+    os.environ["QT_QPA_PLATFORM"] = "offscreen" if platform == "offscreen" else "xcb"
+    os.environ["DBUS_SESSION_BUS_ADDRESS"] = "disabled:"
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from hipimu.apps.dashboard.model import DashboardModel
+    from hipimu.apps.dashboard.model import DashboardModel, load_bands
     from hipimu.apps.dashboard.window import MainWindow
 
-    app = QApplication([])
-    tmp = Path(tempfile.mkdtemp())
-    if source == "live":
-        from hipimu.apps.dashboard.engine import LiveEngine, LiveOptions
-
-        controller = LiveEngine(LiveOptions(simulate=True, scenario="seated_rotation", autopilot=True, out_dir=tmp))
-        model = DashboardModel()
-    else:
+    tmp = Path(tempfile.mkdtemp(prefix="hipimu-fps-"))
+    if source == "replay":
         from hipimu.apps.dashboard.replay import ReplayEngine
 
-        rec = tmp / "seated.hipimu"
-        shutil.copy(ROOT / "recordings" / "sim_seated_rotation.hipimu", rec)
-        controller = ReplayEngine(rec, start_s=40.0, playing=True)
-        model = DashboardModel(mode="replay")
+        rec = tmp / RECORDING.name
+        shutil.copy2(RECORDING, rec)
+        controller = ReplayEngine(rec, speed=1.0, playing=True)
+        model = DashboardModel(bands=load_bands(None), mode="replay")
+    else:
+        from hipimu.apps.dashboard.engine import LiveEngine, LiveOptions
+
+        controller = LiveEngine(LiveOptions(simulate=True, scenario="seated_rotation", autopilot=True,
+                                            out_dir=tmp / "sessions", speed=1.0 if source == "live-direct" else None))
+        model = DashboardModel(bands=load_bands(None), mode="live")
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
     window = MainWindow(model, controller, fps=60.0)
-    window.resize(1600, 1000)
+    counts = {"ticks": 0, "tick_cpu": 0.0}
+    tick = window.tick
+
+    def timed_tick() -> None:
+        t = time.thread_time()
+        tick()
+        counts["tick_cpu"] += time.thread_time() - t
+        counts["ticks"] += 1
+
+    window.timer.timeout.disconnect()
+    window.timer.timeout.connect(timed_tick)
+    window.tick = timed_tick  # type: ignore[method-assign]
     window.show_screen("test")
+    window.resize(*SIZE)
     controller.start()
     window.show()
-    state: dict = {}
 
-    def start_measuring() -> None:
-        state.update(t=time.perf_counter(), cpu=time.process_time(), gui=time.thread_time(),
-                     frames=window.frames_drawn, now=model.now_s)
-        QTimer.singleShot(int(duration_s * 1000), stop_measuring)
+    def snap() -> dict:
+        return {"wall": time.monotonic(), "cpu": time.process_time(), "gui": time.thread_time(),
+                "frames": window.frames_drawn, **counts}
 
-    def stop_measuring() -> None:
-        wall = time.perf_counter() - state["t"]
-        out = {"seconds": wall,
-               "fps": (window.frames_drawn - state["frames"]) / wall,
-               "cpu": 100 * (time.process_time() - state["cpu"]) / wall,
-               "gui": 100 * (time.thread_time() - state["gui"]) / wall,
-               "data_s": model.now_s - state["now"],
-               "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-        print("RESULT " + json.dumps(out), flush=True)
-        window.close()
-        app.quit()
+    def row(a: dict, b: dict, label: str) -> dict:
+        s = b["wall"] - a["wall"]
+        frames = b["frames"] - a["frames"]
+        return {"platform": platform, "source": label, "seconds": s, "fps": frames / s,
+                "ticks": (b["ticks"] - a["ticks"]) / s, "cpu": 100 * (b["cpu"] - a["cpu"]) / s,
+                "gui": 100 * (b["gui"] - a["gui"]) / s, "tick": 100 * (b["tick_cpu"] - a["tick_cpu"]) / s,
+                "ms_frame": 1000 * (b["tick_cpu"] - a["tick_cpu"]) / frames if frames > s else math.nan}
 
-    def wait_for_angles() -> None:  # warm-up: until angles flow (live: after the guided calibration)
-        if model.now_s == model.now_s and len(model.pelvis) > 100:
-            QTimer.singleShot(2000, start_measuring)
-        else:
-            QTimer.singleShot(200, wait_for_angles)
+    rows: list[dict] = []
+    state: dict = {"phase": "open", "t0": time.monotonic()}
+    profiler = None
+    if profile:
+        import cProfile
 
-    wait_for_angles()
-    app.exec()
-    controller.close()
+        profiler = cProfile.Profile()
+
+    def flowing() -> bool:
+        return math.isfinite(model.now_s) if source != "replay" else window.frames_drawn > 0
+
+    def poll() -> None:  # every 100 ms, on the GUI thread
+        nonlocal profiler
+        now = time.monotonic()
+        phase = state["phase"]
+        if phase == "open" and now - state["t0"] >= 1.0:
+            state.update(phase="warm", warm=snap())
+        elif phase == "warm" and flowing():
+            if source != "replay":
+                rows.append(row(state["warm"], snap(), LABELS[source] + " (calibrating)"))
+            state.update(phase="settle", t_flow=now)
+        elif phase == "warm" and now - state["t0"] > warmup_max:
+            rows.append({"platform": platform, "source": LABELS[source], "error": f"no angles in {warmup_max:.0f} s"})
+            state["phase"] = "done"
+        elif phase == "settle" and now - state["t_flow"] >= 2.0:
+            state.update(phase="measure", start=snap())
+            if profiler is not None:
+                profiler.enable()
+        elif phase == "measure" and now - state["start"]["wall"] >= duration:
+            if profiler is not None:
+                profiler.disable()
+            rows.append(row(state["start"], snap(), LABELS[source]))
+            state["phase"] = "done"
+        if state["phase"] == "done":
+            poller.stop()
+            window.close()
+            app.quit()
+
+    poller = QTimer()
+    poller.setInterval(100)
+    poller.timeout.connect(poll)
+    poller.start()
+    try:
+        app.exec()
+    finally:
+        controller.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    for r in rows:
+        r["rss"] = rss
+        print("RESULT " + json.dumps(r), flush=True)
+    if profiler is not None:
+        import io
+        import pstats
+
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(30)
+        print(f"-- cProfile, GUI thread, {platform} {LABELS[source]}, {duration:.0f} s --")
+        print("\n".join(line for line in out.getvalue().splitlines() if line.strip())[:8000])
+    return 0
 
 
-def start_xvfb() -> tuple[subprocess.Popen, str]:
-    read, write = os.pipe()
-    proc = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
-                            pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write)
-    with os.fdopen(read) as f:
-        return proc, ":" + f.readline().strip()
+# -- the parent: Xvfb, children, table ------------------------------------------------------------
+
+def start_xvfb(log: Path) -> tuple[subprocess.Popen, str]:
+    xvfb = shutil.which("Xvfb")
+    if xvfb is None:
+        raise SystemExit("Xvfb not found: 'make apt' installs Debian's xvfb (or pass --platforms offscreen)")
+    read_fd, write_fd = os.pipe()
+    with open(log, "wb") as f:
+        proc = subprocess.Popen([xvfb, "-displayfd", str(write_fd), "-screen", "0", f"{SIZE[0]}x{SIZE[1]}x24",
+                                 "-nolisten", "tcp", "-br", "-noreset"],
+                                pass_fds=(write_fd,), stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as pipe:
+        number = pipe.readline().strip()
+    if not number:
+        proc.kill()
+        proc.wait()
+        raise SystemExit(f"Xvfb did not start: {log.read_text(errors='replace')[-2000:]}")
+    return proc, f":{int(number)}"
 
 
-def main() -> None:
+def run_child(platform: str, source: str, args: argparse.Namespace, display: str | None) -> list[dict]:
+    env = dict(os.environ)
+    env.pop("WAYLAND_DISPLAY", None)
+    env["DBUS_SESSION_BUS_ADDRESS"] = "disabled:"
+    if display is None:
+        env.pop("DISPLAY", None)
+    else:
+        env["DISPLAY"] = display
+    cmd = [sys.executable, __file__, "--child", platform, source, "--duration", str(args.duration),
+           "--warmup-max", str(args.warmup_max)] + (["--profile"] if args.profile else [])
+    limit = args.warmup_max + args.duration + 60
+    try:
+        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=limit)
+    except subprocess.TimeoutExpired:
+        return [{"platform": platform, "source": LABELS[source], "error": f"timed out after {limit:.0f} s"}]
+    rows = [json.loads(line[7:]) for line in p.stdout.splitlines() if line.startswith("RESULT ")]
+    if args.profile:
+        print("\n".join(line for line in p.stdout.splitlines() if not line.startswith("RESULT ")))
+    if p.returncode != 0 or not rows:
+        rows.append({"platform": platform, "source": LABELS[source],
+                     "error": f"exit {p.returncode}: {(p.stderr.strip().splitlines() or [''])[-1][:100]}"})
+    return rows
+
+
+def _ms(value: float) -> str:
+    return "-" if not math.isfinite(value) else f"{value:.2f}"
+
+
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--duration", type=float, default=15.0)
-    ap.add_argument("--only", choices=("offscreen", "xvfb"))
-    ap.add_argument("--child", nargs=2, metavar=("SOURCE", "S"), help=argparse.SUPPRESS)
+    ap.add_argument("--duration", type=float, default=20.0, help="measured seconds per row (default 20)")
+    ap.add_argument("--platforms", default="offscreen,xvfb", help="comma list of offscreen, xvfb")
+    ap.add_argument("--sources", default="live,replay", help="comma list of live, replay, live-direct")
+    ap.add_argument("--warmup-max", type=float, default=90.0, help="give up on live angles after S s")
+    ap.add_argument("--profile", action="store_true", help="print the GUI thread's cProfile per row")
+    ap.add_argument("--child", nargs=2, metavar=("PLATFORM", "SOURCE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(args.child[0], float(args.child[1]))
-        return
-    print(f"dashboard, 1600x1000, Test screen, 60 fps timer; {args.duration:g} s per row after warm-up "
-          f"({os.cpu_count()} cores)")
-    print(f"{'platform':<10} {'source':<14} {'frames/s':>8} {'process CPU %':>13} {'GUI thread %':>12} "
-          f"{'data s/s':>8} {'RSS MB':>7}")
-    for platform in ("offscreen", "xvfb"):
-        if args.only and platform != args.only:
-            continue
-        xvfb, env = None, {**os.environ, "DBUS_SESSION_BUS_ADDRESS": "disabled:"}
-        if platform == "xvfb":
-            xvfb, display = start_xvfb()
-            env.update(DISPLAY=display, QT_QPA_PLATFORM="xcb")
-        else:
-            env["QT_QPA_PLATFORM"] = "offscreen"
-            env.pop("DISPLAY", None)
+        return child(*args.child, duration=args.duration, warmup_max=args.warmup_max, profile=args.profile)
+
+    platforms = [p for p in args.platforms.split(",") if p]
+    sources = [s for s in args.sources.split(",") if s]
+    if set(platforms) - {"offscreen", "xvfb"} or set(sources) - set(LABELS):
+        ap.error("unknown platform or source")
+    print(f"dashboard window {SIZE[0]}x{SIZE[1]}, 60 fps timer, 'test' screen; {args.duration:g} s per row; "
+          f"{os.cpu_count()} CPUs")
+    head = (f"{'platform':<10}{'source':<26}{'seconds':>8}{'frames/s':>9}{'ticks/s':>8}{'proc CPU %':>11}"
+            f"{'GUI thr %':>10}{'tick %':>8}{'ms/frame':>9}{'RSS MB':>8}")
+    results: list[dict] = []
+    for platform in platforms:
+        xvfb, display = None, None
+        tmp = Path(tempfile.mkdtemp(prefix="hipimu-fps-x-"))
         try:
-            for source, label in (("live", "live 3x208 Hz"), ("replay", "replay 1x")):
-                p = subprocess.run([sys.executable, __file__, "--child", source, str(args.duration)], env=env,
-                                   capture_output=True, text=True, timeout=300)
-                lines = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
-                if not lines:
-                    print(f"{platform:<10} {label:<14} failed: {p.stderr.strip().splitlines()[-1:] }")
-                    continue
-                r = json.loads(lines[-1][7:])
-                print(f"{platform:<10} {label:<14} {r['fps']:>8.1f} {r['cpu']:>13.0f} {r['gui']:>12.0f} "
-                      f"{r['data_s'] / r['seconds']:>8.2f} {r['rss_mb']:>7.0f}", flush=True)
+            if platform == "xvfb":
+                xvfb, display = start_xvfb(tmp / "xvfb.log")
+            for source in sources:
+                results += run_child(platform, source, args, display)
         finally:
             if xvfb is not None:
-                xvfb.terminate()
-                xvfb.wait(10)
+                xvfb.send_signal(signal.SIGTERM)
+                try:
+                    xvfb.wait(10)
+                except subprocess.TimeoutExpired:
+                    xvfb.kill()
+                    xvfb.wait()
+            shutil.rmtree(tmp, ignore_errors=True)
+    print(head)
+    print("-" * len(head))
+    for r in results:
+        if "error" in r:
+            print(f"{r['platform']:<10}{r['source']:<26}  error: {r['error']}")
+            continue
+        print(f"{r['platform']:<10}{r['source']:<26}{r['seconds']:>8.1f}{r['fps']:>9.1f}{r['ticks']:>8.1f}"
+              f"{r['cpu']:>11.0f}{r['gui']:>10.0f}{r['tick']:>8.0f}{_ms(r['ms_frame']):>9}{r['rss']:>8.0f}")
+    print("target (issue): 3 sensors x 208 Hz drawn at 60 fps using < 0.5 core (proc CPU % < 50)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

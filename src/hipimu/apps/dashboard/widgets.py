@@ -127,8 +127,9 @@ class QualityLight(QWidget):
         return QSize(self.diameter + 120, self.diameter + 8)
 
     def set_level(self, level: str, quality: float) -> None:
-        if level != self.level or not (quality == self.quality or (math.isnan(quality) and math.isnan(self.quality))):
-            self.level, self.quality = level, quality
+        old = self.text()
+        self.level, self.quality = level, quality
+        if self.text() != old:  # repainted only when what it shows changes (two decimals)
             self.update()
 
     def text(self) -> str:
