@@ -47,6 +47,7 @@ from hipimu.core.kinematics import (
     ZERO_HOLD_S,
     HeadingAnchor,
     _axial,
+    _offsets_on_grid,
     _sensor_on_grid,
     _yaw,
     _zero_anchor,
@@ -467,10 +468,7 @@ class LiveProcessor:
         self._k_next = None
 
     def _offset(self, role: str, grid: np.ndarray, what: str = "offset_rad") -> np.ndarray:
-        own = sorted((a for a in self.anchors if a.role == role), key=lambda a: a.time_s)
-        times = np.array([a.time_s for a in own])
-        values = np.array([getattr(a, what) for a in own])
-        return values[np.maximum(np.searchsorted(times, grid, side="right") - 1, 0)]
+        return _offsets_on_grid(grid, self.anchors, role, what)
 
     def _grid_between(self, k0: int, t_end: float) -> np.ndarray:
         k1 = int(math.floor(t_end * self.rate_hz + 1e-9))

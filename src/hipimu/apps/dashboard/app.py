@@ -40,6 +40,7 @@ def _common(sp: argparse.ArgumentParser) -> None:
 
 def add_parsers(add: Callable[..., argparse.ArgumentParser]) -> None:
     from hipimu.apps._ble import _add_role_options
+    from hipimu.apps.cli import _window
     from hipimu.core.orientation import FILTERS
     from hipimu.sources.simulate import SCENARIOS
 
@@ -71,18 +72,10 @@ def add_parsers(add: Callable[..., argparse.ArgumentParser]) -> None:
     sp.add_argument("--at", type=float, metavar="S", help="start at this session time")
     sp.add_argument("--paused", action="store_true", help="start paused")
     sp.add_argument("--filter", default="vqf", choices=list(FILTERS), help="orientation filter")
-    sp.add_argument("--static", type=_span, metavar="A:B", help="standing window (s), with --functional")
-    sp.add_argument("--functional", type=_span, metavar="C:D", help="movement window (s), with --static")
+    sp.add_argument("--static", type=_window, metavar="A:B", help="standing window (s), with --functional")
+    sp.add_argument("--functional", type=_window, metavar="C:D", help="movement window (s), with --static")
     sp.add_argument("--calibration-dir", type=Path, default=Path("calibration"), metavar="DIR", help="where per-device sensor calibration files are looked up")
     _common(sp)
-
-
-def _span(text: str) -> tuple[float, float]:
-    try:
-        a, b = (float(x) for x in text.split(":"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected A:B in seconds") from None
-    return a, b
 
 
 def cmd_live(args: argparse.Namespace) -> int:

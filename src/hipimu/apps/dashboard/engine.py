@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from hipimu.apps.dashboard.controller import Controller
-from hipimu.apps.dashboard.model import SensorStatus, TrialResult
+from hipimu.apps.dashboard.model import COMPENSATION_FLAG_DEG, SensorStatus, TrialResult
 from hipimu.core.conventions import ROLES, SIDES, TESTS
 from hipimu.core.live_types import AngleBlock
 from hipimu.core.model import Event, SampleBlock, SessionInfo
@@ -123,8 +123,6 @@ class TrialRecorder:
                 values[f"{s}_{k.removesuffix('_rad')}_deg" if len(summary) > 1 else f"{k.removesuffix('_rad')}_deg"] = float(np.degrees(v))
         flags = []
         comp = max((d.get("pelvic_compensation_rad", 0.0) for d in summary.values()), default=0.0)
-        from hipimu.apps.dashboard.model import COMPENSATION_FLAG_DEG
-
         if np.degrees(comp) > COMPENSATION_FLAG_DEG:
             flags.append(f"pelvis moved {np.degrees(comp):.0f}°")
         if float(quality.min()) < 0.2:

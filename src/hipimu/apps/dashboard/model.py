@@ -318,9 +318,6 @@ class DashboardModel:
         self._peak_from_s = self.now_s if from_s is None else from_s
         if not math.isfinite(self._peak_from_s):
             self._peak_from_s = -math.inf
-        self.peaks = {}
-        self._pelvis_at_start = None
-        self.pelvis_change_max_deg = np.zeros(3)
         self._recompute_peaks()
         self.version += 1
 
