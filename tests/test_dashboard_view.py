@@ -128,7 +128,7 @@ def test_numbers_peaks_and_banner(qtbot):
 
     # plots: x is relative time, fixed range -30..0; the peak lines sit at the peaks
     plot = window.hip_plots["right"]
-    x, y = plot.curves[0].getData()
+    x, y = plot.curve_data(0)
     assert x[-1] == pytest.approx(0.0) and y[-1] == pytest.approx(rotation_deg(np.array([8.99]))[0])
     assert [ln.value() for ln in plot.hlines] == pytest.approx([MAX_IR, -MAX_ER])
     assert plot.plot.getPlotItem().viewRange()[0] == pytest.approx([-30.0, 0.0])

@@ -28,10 +28,11 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QLineF, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
-                               QFormLayout, QFrame, QGraphicsItem, QHBoxLayout, QLabel, QLineEdit, QListWidget,
+                               QFormLayout, QFrame, QGraphicsItem, QGraphicsLineItem, QGraphicsRectItem,
+                               QGraphicsSimpleTextItem, QGraphicsView, QHBoxLayout, QLabel, QLineEdit, QListWidget,
                                QListWidgetItem, QPushButton, QSizePolicy, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
@@ -175,6 +176,113 @@ class SensorChip(QLabel):
             self.setStyleSheet(f"background: {color}; color: white; border-radius: 4px;")
 
 
+class _Traces(pg.GraphicsObject):
+    """All of a plot's lines in one item: the curves and the event lines.
+
+    One Python ``paint`` per frame for the whole plot (a pyqtgraph item per curve
+    costs a Python paint, bounds and data bookkeeping each, every frame). Each
+    line is a QPolygonF filled through numpy, one per finite run of samples
+    (NaN breaks a line); event lines are vertical segments. The bounds are the
+    window, not the data: the plot sets its ranges itself and the view box clips
+    its children. Pens are 1 px (cosmetic), not antialiased."""
+
+    BOUNDS = QRectF(-1.0e4, -1.0e4, 2.0e4, 2.0e4)
+
+    def __init__(self, colors: Sequence[str], line_colors: Sequence[str]) -> None:
+        super().__init__()
+        self.pens = [_pen(c) for c in colors]
+        self.line_pens = [_pen(c) for c in line_colors]
+        self.polys: list[list[QPolygonF]] = [[] for _ in colors]
+        self.lines: list[list[QLineF]] = [[] for _ in line_colors]
+        self.data: list[tuple[np.ndarray, np.ndarray]] = [(np.empty(0), np.empty(0)) for _ in colors]
+
+    def set_curves(self, x: np.ndarray, ys: Sequence[np.ndarray]) -> None:
+        for i, y in enumerate(ys):
+            self.data[i] = (x, y)
+            self.polys[i] = _polylines(x, y)
+        self.update()
+
+    def set_lines(self, i: int, xs: Sequence[float], lo: float, hi: float) -> None:
+        self.lines[i] = [QLineF(x, lo, x, hi) for x in xs]
+        self.update()
+
+    def boundingRect(self):  # noqa: N802 (Qt)
+        return self.BOUNDS
+
+    def paint(self, p, *_args) -> None:
+        p.setRenderHint(QPainter.Antialiasing, False)
+        for pen, lines in zip(self.line_pens, self.lines):
+            if lines:
+                p.setPen(pen)
+                p.drawLines(lines)
+        for pen, polys in zip(self.pens, self.polys):
+            p.setPen(pen)
+            for poly in polys:
+                p.drawPolyline(poly)
+
+
+def _pen(color: str) -> QPen:
+    pen = QPen(QColor(color), 1)
+    pen.setCosmetic(True)
+    return pen
+
+
+def _polylines(x: np.ndarray, y: np.ndarray) -> list[QPolygonF]:
+    """``(x, y)`` as polylines, one per run of finite values."""
+    finite = np.isfinite(y)
+    if finite.all():
+        runs = [(0, len(y))] if len(y) > 1 else []
+    else:
+        edges = np.flatnonzero(np.diff(np.r_[0, finite.astype(np.int8), 0]))
+        runs = [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2]) if b - a > 1]
+    return [pg.functions.arrayToQPolygonF(x[a:b], y[a:b]) for a, b in runs]
+
+
+class _HLine(QGraphicsLineItem):
+    """A dashed horizontal line across the window at ``value()`` (data units), 1 px wide."""
+
+    def __init__(self, span: tuple[float, float], color: QColor) -> None:
+        super().__init__()
+        pen = QPen(color, 1, Qt.DashLine)
+        pen.setCosmetic(True)
+        self.setPen(pen)
+        self._span = span
+        self._value = math.nan
+        self.hide()
+
+    def set_value(self, v: float) -> None:
+        if v != self._value:
+            self._value = v
+            self.setLine(self._span[0], v, self._span[0] + self._span[1], v)
+
+    def value(self) -> float:
+        return self._value
+
+
+class _Label(QGraphicsRectItem):
+    """Text on a translucent white box, its bottom-left corner at ``pos()`` (data units);
+    its size in pixels whatever the plot's scale."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFlag(QGraphicsItem.ItemIgnoresTransformations)
+        self.setPen(QPen(Qt.NoPen))
+        self.setBrush(QBrush(QColor(255, 255, 255, 200)))
+        self.text = QGraphicsSimpleTextItem(self)
+        self.text.setFont(_font(12))
+        self.hide()
+
+    def set_text(self, text: str) -> None:
+        if text != self.text.text():
+            self.text.setText(text)
+            r = self.text.boundingRect()
+            self.text.setPos(3.0, -r.height())
+            self.setRect(QRectF(0.0, -r.height(), r.width() + 6.0, r.height()))
+
+    def toPlainText(self) -> str:  # noqa: N802 (as pyqtgraph's TextItem)
+        return self.text.text()
+
+
 class SeriesPlot(QWidget):
     """A time-series plot against relative time (fixed x range ``-window_s..0`` s).
 
@@ -189,6 +297,11 @@ class SeriesPlot(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         self.plot = pg.PlotWidget(background="w")
+        # the whole viewport is redrawn each frame anyway (the curves span it): skip the
+        # per-item dirty-region bookkeeping, and let Qt skip painting what lies beneath
+        self.plot.setViewportUpdateMode(QGraphicsView.FullViewportUpdate)
+        self.plot.viewport().setAttribute(Qt.WA_OpaquePaintEvent)
+        self.plot.setOptimizationFlag(QGraphicsView.DontSavePainterState, True)
         lay.addWidget(self.plot)
         item = self.plot.getPlotItem()
         names = " ".join(f"<span style='color:{color}'>&#9644; {name}</span>" for name, color in curves)
@@ -214,47 +327,39 @@ class SeriesPlot(QWidget):
             axis.setTextPen(pg.mkPen("k"))
             axis.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
         self.window_s = window_s
-        # bare curve items: the window thins the data itself, so PlotDataItem's clipping and
-        # downsampling machinery (and its per-frame bounds) is not needed
-        self.curves = []
-        for name, color in curves:
-            curve = pg.PlotCurveItem(pen=pg.mkPen(color, width=1), antialias=False, name=name)
-            item.addItem(curve)
-            self.curves.append(curve)
+        self.curve_names = [name for name, _ in curves]
+        self.traces = _Traces([color for _, color in curves], list(EVENT_COLORS.values()))
+        item.addItem(self.traces, ignoreBounds=True)
+        # Bands, peak lines and event labels are plain Qt items (painted in C++; pyqtgraph's
+        # LinearRegionItem, InfiniteLine and TextItem run Python on every frame): ~1/3 of a frame.
+        vb = item.getViewBox()
+        span = (-window_s - 1.0, 2.0 + window_s)  # x from, width: the whole window
         self.bands = []
         for _ in range(n_bands):
-            region = pg.LinearRegionItem(orientation="horizontal", movable=False, pen=pg.mkPen(None))
-            region.setZValue(-10)
-            region.hide()
-            item.addItem(region, ignoreBounds=True)  # the y range takes the bands in (_fit_y)
-            self.bands.append(region)
+            rect = QGraphicsRectItem(QRectF(span[0], 0.0, span[1], 1.0))
+            rect.setPen(QPen(Qt.NoPen))
+            rect.setZValue(-10)
+            rect.hide()
+            vb.addItem(rect, ignoreBounds=True)  # the y range takes the bands in (_fit_y)
+            self.bands.append(rect)
         self.hlines = []
         for _ in range(n_hlines):
-            line = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(COLORS["vermillion"], width=1,
-                                                                         style=Qt.DashLine))
-            line.hide()
-            item.addItem(line, ignoreBounds=True)
+            line = _HLine(span, QColor(COLORS["vermillion"]))
+            vb.addItem(line, ignoreBounds=True)
             self.hlines.append(line)
-        # events: the vertical lines of each kind's colour are one curve of segment pairs, the labels
-        # a pool of text items (moving them every frame, as the plot scrolls, is cheap; InfiniteLines
-        # with labels cost ~20 % of a frame)
-        self.event_curves = {}
-        for kind, color in EVENT_COLORS.items():
-            curve = pg.PlotCurveItem(pen=pg.mkPen(color, width=1), connect="pairs", antialias=False)
-            item.addItem(curve, ignoreBounds=True)
-            self.event_curves[kind] = curve
+        # events: vertical lines (drawn by the traces item, a colour per kind) and a pool of labels
+        # moved as the plot scrolls
+        self._event_kinds = list(EVENT_COLORS)
         self.event_labels = []
         for _ in range(n_events):
-            label = pg.TextItem("", color="k", fill=(255, 255, 255, 200), anchor=(0.0, 1.0))
-            label.hide()
-            item.addItem(label, ignoreBounds=True)
+            label = _Label()
+            vb.addItem(label, ignoreBounds=True)
             self.event_labels.append(label)
         self._event_x: list[float] = []
 
     def set_data(self, x: np.ndarray, ys: Sequence[np.ndarray]) -> None:
         """``x``: relative time (s, <= 0); ``ys``: one array per curve."""
-        for curve, y in zip(self.curves, ys):
-            curve.setData(x, y, skipFiniteCheck=True)
+        self.traces.set_curves(x, ys)
         self._frames += 1
         if self._yrange is None or self._frames % 15 == 0:  # a few times a second is enough
             self._fit_y(ys)
@@ -275,6 +380,10 @@ class SeriesPlot(QWidget):
             self._yrange = want
             self.plot.getPlotItem().setYRange(*want, padding=0.0)
 
+    def curve_data(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``i``-th curve's ``(x, y)`` as drawn (for tests)."""
+        return self.traces.data[i]
+
     def y_range(self) -> tuple[float, float] | None:
         return self._yrange
 
@@ -293,8 +402,9 @@ class SeriesPlot(QWidget):
             lo, hi, color = band
             c = QColor(color)
             c.setAlpha(60)
-            region.setBrush(pg.mkBrush(c))
-            region.setRegion((lo, hi))
+            region.setBrush(QBrush(c))
+            r = region.rect()
+            region.setRect(QRectF(r.x(), lo, r.width(), hi - lo))
             region.show()
 
     def set_hlines(self, values: Sequence[float | None]) -> None:
@@ -303,7 +413,7 @@ class SeriesPlot(QWidget):
             if v is None or not math.isfinite(v):
                 line.hide()
             else:
-                line.setValue(v)
+                line.set_value(v)
                 line.show()
 
     def set_events(self, events: Sequence[tuple[float, str, str]]) -> None:
@@ -313,21 +423,15 @@ class SeriesPlot(QWidget):
             return
         self._events_shown, self._events_yrange = shown, self._yrange
         lo, hi = self._yrange or (-1.0, 1.0)
-        for kind, curve in self.event_curves.items():
-            xs = [x for x, k, _ in shown if k == kind]
-            if xs:
-                curve.setData(np.repeat(xs, 2), np.tile([lo, hi], len(xs)))
-                curve.show()
-            else:
-                curve.hide()
+        for i, kind in enumerate(self._event_kinds):
+            self.traces.set_lines(i, [x for x, k, _ in shown if k == kind], lo, hi)
         y = lo + 0.06 * (hi - lo)
         for text, ev in zip(self.event_labels, shown + [None] * len(self.event_labels)):
             if ev is None:
                 text.hide()
                 continue
             x, _kind, label = ev
-            if text.toPlainText() != label:
-                text.setText(label)
+            text.set_text(label)
             text.setPos(x, y)
             text.show()
         self._event_x = [x for x, _, _ in shown]
