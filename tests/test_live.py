@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from hipimu.core.calibration import CalibrationError
-from hipimu.core.live import CalibrationGuide, LiveProcessor
+from hipimu.core.live import ANGLES_EVERY_S, CalibrationGuide, LiveProcessor
 from hipimu.core.pipeline import PipelineOptions, process_session
 from hipimu.sources.base import interleave
 from hipimu.sources.simulate import simulate_session
@@ -31,6 +31,9 @@ def run_live(session, *, zero_at=()):
         blocks += out.angles
         if out.guide is not None:
             guides.append(out.guide)
+    out = lp.advance(flush=True)
+    events += out.events
+    blocks += out.angles
     return lp, events, blocks, guides
 
 
@@ -92,7 +95,8 @@ def test_zero_revises_the_hold_and_realigns_the_heading(seated):
     assert len(revised) == 2
     for b, t0 in zip(revised, zero_times):
         assert b.time_s[0] == pytest.approx(t0, abs=0.011)
-        assert b.time_s[-1] >= t0 + 1.0 - 0.05  # what was handed out of the hold (the rest follows)
+        # what was handed out of the hold (new angles come every ANGLES_EVERY_S; the rest follows)
+        assert b.time_s[-1] >= t0 + 1.0 - ANGLES_EVERY_S - 0.05
         # during the hold the zeroed side's adduction and rotation are ~0
         side = "right" if b is revised[0] else "left"
         hold = b.time_s >= t0

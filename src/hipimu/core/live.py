@@ -81,6 +81,10 @@ LEAD_S = 0.5
 KEEP_S = 20.0
 #: ... and before: the routine must fit in this (older samples are dropped).
 KEEP_UNCALIBRATED_S = 300.0
+#: New angles at most this often (s of data): each computation has a fixed cost (~4 ms of
+#: scipy calls for three sensors, whatever its length), and a display redraws its numbers
+#: at 10 Hz. The angles are the same whatever the cadence.
+ANGLES_EVERY_S = 0.1
 
 _INSTRUCTIONS = {
     "stand": "Stand still, upright, feet hip-width apart, toes forward",
@@ -319,12 +323,14 @@ class LiveProcessor:
     """Incremental orientation, guided calibration and angles.
 
     ``rates_hz``: role -> the device's nominal rate; ``rate_hz``: the angle
-    grid; ``calibration``: start calibrated (no guide) with a known one.
+    grid; ``calibration``: start calibrated (no guide) with a known one;
+    ``angles_every_s``: new angles at most this often (data time; see
+    :data:`ANGLES_EVERY_S`; ``advance(flush=True)`` hands out everything).
     """
 
     def __init__(self, rates_hz: dict[str, float], *, use_mag: bool = False, method: str = "vqf",
                  filter_params: dict | None = None, rate_hz: float = 100.0,
-                 calibration: AnatomicalCalibration | None = None) -> None:
+                 calibration: AnatomicalCalibration | None = None, angles_every_s: float = ANGLES_EVERY_S) -> None:
         self.roles = [r for r in ROLES if r in rates_hz]
         if "pelvis" not in self.roles or not any(r.startswith("thigh_") for r in self.roles):
             raise CalibrationError("live angles need a pelvis sensor and at least one thigh sensor")
@@ -347,6 +353,8 @@ class LiveProcessor:
         self._prev_local: dict[str, Rotation] = {}
         self._turn_hist: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # role -> (grid t, turned) recent
         self._anchor_turn: dict[tuple[str, float], float] = {}
+        self.angles_every_s = float(angles_every_s)
+        self._angles_at = -math.inf  # data time of the last angles handed out
         if calibration is not None:
             self._start_angles(calibration)
 
@@ -383,7 +391,10 @@ class LiveProcessor:
             self.guide.redo()
 
     # -- output ------------------------------------------------------------------
-    def advance(self) -> LiveOutput:
+    def advance(self, flush: bool = False) -> LiveOutput:
+        """Everything the data fed so far allows: guide progress and events, the
+        calibration when it passes, new angles (at most every ``angles_every_s``
+        of data unless ``flush``)."""
         out = LiveOutput()
         now = self.now_s
         if not math.isfinite(now):
@@ -405,7 +416,9 @@ class LiveProcessor:
             out.guide = _copy_state(self.guide.state)
             self.guide.changed = False
         if self.calibration is not None:
-            out.angles += self._run_angles(now)
+            if flush or now - self._angles_at >= self.angles_every_s:
+                self._angles_at = now
+                out.angles += self._run_angles(now)
             keep = now - KEEP_S
         else:
             keep = now - KEEP_UNCALIBRATED_S

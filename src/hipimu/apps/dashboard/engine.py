@@ -512,7 +512,7 @@ class _Processing:
                     break
             for kind, payload in items:
                 if kind == "stop":
-                    self._advance()
+                    self._advance(flush=True)
                     return
                 self._handle(kind, payload)
             now = time.monotonic()
@@ -562,9 +562,9 @@ class _Processing:
         if result is not None:
             eng.post("result", result)
 
-    def _advance(self) -> None:
+    def _advance(self, flush: bool = False) -> None:
         p = self.processor
-        out = p.advance()
+        out = p.advance(flush)
         eng = self.engine
         for e in out.events:
             eng.record_event(e)

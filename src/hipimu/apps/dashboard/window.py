@@ -57,9 +57,11 @@ BANNER_TEXT = "⚠ Heading unreliable - zero in neutral (rotation tests) or stan
 NUMBERS_HZ = 10.0
 
 #: Live scrolling: the plots keep scrolling this long after the last angles arrived (s), and
-#: run at most this far ahead of the data (s).
+#: run at most this far ahead of the data (s): more than the interval between angle blocks
+#: (hipimu.core.live.ANGLES_EVERY_S, 0.1 s, plus the BLE packets' jitter), so the plots
+#: scroll evenly between blocks; 0.15 s of 30 s is ~3 pixels.
 SCROLL_LAG_WINDOW_S = 2.0
-SCROLL_AHEAD_S = 0.06
+SCROLL_AHEAD_S = 0.15
 
 #: At most this many points per curve are drawn (a 30 s trace is ~1200 pixels wide: 100 Hz
 #: data is drawn at 50 Hz, every other sample counted back from the newest).
