@@ -24,7 +24,10 @@ Columns: frames/s: frames in which the plots were redrawn
 all threads (``time.process_time`` / wall); GUI thread %: the main thread's
 CPU, ``tick`` and Qt's painting (``time.thread_time`` in the main thread);
 tick %: CPU inside ``tick`` only (``time.thread_time`` around each call,
-summed); ms/frame: tick CPU per drawn frame (- when under one frame a
+summed); angles %, BLE %: the live engine's processing thread (orientation
+filters, calibration, angles) and its Bluetooth thread (bleak, decoding, the
+recording, and here the simulated boards and radio), from /proc (- in
+replay); ms/frame: tick CPU per drawn frame (- when under one frame a
 second); RSS MB: the child's peak RSS.
 
 The issue's target: 3 sensors x 208 Hz drawn at 60 fps using < 0.5 core.
@@ -59,6 +62,27 @@ LABELS = {"live": "live BLE", "live-direct": "live sim 1x", "replay": "replay 1x
 
 
 # -- the child: one window, one source ------------------------------------------------------------
+
+#: the engines' threads whose CPU the table shows (threading names -> column)
+THREADS = {"hipimu-angles": "angles", "hipimu-ble": "ble"}
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds so far of the engines' threads (Linux: /proc/self/task/TID/stat utime + stime)."""
+    import threading
+
+    out: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for th in threading.enumerate():
+        name = THREADS.get(th.name)
+        if name is None or th.native_id is None:
+            continue
+        try:
+            fields = Path(f"/proc/self/task/{th.native_id}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
 
 def child(platform: str, source: str, duration: float, warmup_max: float, profile: bool) -> int:
     os.environ["QT_QPA_PLATFORM"] = "offscreen" if platform == "offscreen" else "xcb"
@@ -105,7 +129,7 @@ def child(platform: str, source: str, duration: float, warmup_max: float, profil
 
     def snap() -> dict:
         return {"wall": time.monotonic(), "cpu": time.process_time(), "gui": time.thread_time(),
-                "frames": window.frames_drawn, **counts}
+                "frames": window.frames_drawn, **counts, **{f"thr:{k}": v for k, v in thread_cpu().items()}}
 
     def row(a: dict, b: dict, label: str) -> dict:
         s = b["wall"] - a["wall"]
@@ -113,7 +137,8 @@ def child(platform: str, source: str, duration: float, warmup_max: float, profil
         return {"platform": platform, "source": label, "seconds": s, "fps": frames / s,
                 "ticks": (b["ticks"] - a["ticks"]) / s, "cpu": 100 * (b["cpu"] - a["cpu"]) / s,
                 "gui": 100 * (b["gui"] - a["gui"]) / s, "tick": 100 * (b["tick_cpu"] - a["tick_cpu"]) / s,
-                "ms_frame": 1000 * (b["tick_cpu"] - a["tick_cpu"]) / frames if frames > s else math.nan}
+                "ms_frame": 1000 * (b["tick_cpu"] - a["tick_cpu"]) / frames if frames > s else math.nan,
+                **{k[4:]: 100 * (b.get(k, 0.0) - a.get(k, 0.0)) / s for k in ("thr:angles", "thr:ble")}}
 
     rows: list[dict] = []
     state: dict = {"phase": "open", "t0": time.monotonic()}
@@ -222,6 +247,10 @@ def run_child(platform: str, source: str, args: argparse.Namespace, display: str
     return rows
 
 
+def _pct(value: float | None) -> str:
+    return "-" if not value else f"{value:.0f}"
+
+
 def _ms(value: float) -> str:
     return "-" if not math.isfinite(value) else f"{value:.2f}"
 
@@ -245,7 +274,7 @@ def main() -> int:
     print(f"dashboard window {SIZE[0]}x{SIZE[1]}, 60 fps timer, 'test' screen; {args.duration:g} s per row; "
           f"{os.cpu_count()} CPUs")
     head = (f"{'platform':<10}{'source':<26}{'seconds':>8}{'frames/s':>9}{'ticks/s':>8}{'proc CPU %':>11}"
-            f"{'GUI thr %':>10}{'tick %':>8}{'ms/frame':>9}{'RSS MB':>8}")
+            f"{'GUI thr %':>10}{'tick %':>8}{'angles %':>9}{'BLE %':>7}{'ms/frame':>9}{'RSS MB':>8}")
     results: list[dict] = []
     for platform in platforms:
         xvfb, display = None, None
@@ -271,7 +300,8 @@ def main() -> int:
             print(f"{r['platform']:<10}{r['source']:<26}  error: {r['error']}")
             continue
         print(f"{r['platform']:<10}{r['source']:<26}{r['seconds']:>8.1f}{r['fps']:>9.1f}{r['ticks']:>8.1f}"
-              f"{r['cpu']:>11.0f}{r['gui']:>10.0f}{r['tick']:>8.0f}{_ms(r['ms_frame']):>9}{r['rss']:>8.0f}")
+              f"{r['cpu']:>11.0f}{r['gui']:>10.0f}{r['tick']:>8.0f}{_pct(r.get('angles')):>9}{_pct(r.get('ble')):>7}"
+              f"{_ms(r['ms_frame']):>9}{r['rss']:>8.0f}")
     print("target (issue): 3 sensors x 208 Hz drawn at 60 fps using < 0.5 core (proc CPU % < 50)")
     return 0
 

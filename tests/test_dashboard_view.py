@@ -24,7 +24,7 @@ from PySide6.QtCore import QPoint, Qt  # noqa: E402
 from conftest import png_is_not_blank  # noqa: E402
 from hipimu.apps.dashboard.controller import Controller  # noqa: E402
 from hipimu.apps.dashboard.model import DashboardModel, SensorStatus, TrialResult, Update  # noqa: E402
-from hipimu.apps.dashboard.window import SCREENS, ExportDialog, MainWindow, RecomputeDialog  # noqa: E402
+from hipimu.apps.dashboard.window import SCREENS, SCROLL_AHEAD_S, ExportDialog, MainWindow, RecomputeDialog  # noqa: E402
 from hipimu.core.live_types import AngleBlock, GuideState, GuideStep  # noqa: E402
 from hipimu.core.model import Event, SessionInfo  # noqa: E402
 
@@ -343,7 +343,7 @@ def test_replay_renders_and_timer_ticks(qtbot, tmp_path):
 
 def test_live_plots_scroll_while_angles_flow(qtbot):
     """Live, the plots are redrawn every frame while angles arrive (the x axis runs with the
-    wall clock, behind the data by its largest recent lag), and not once they stop."""
+    wall clock from the latest data, at most SCROLL_AHEAD_S ahead of it), and not once they stop."""
     model = DashboardModel(rate_hz=RATE, bands=None)
     ctrl = FakeController()
     window = MainWindow(model, ctrl, fps=30.0)
@@ -357,7 +357,7 @@ def test_live_plots_scroll_while_angles_flow(qtbot):
         qtbot.wait(20)
         window.tick()
     assert window.frames_drawn == drawn + 3  # no new data, yet each frame scrolls
-    assert window._display_now() <= model.now_s + 0.06 + 1e-9
+    assert window._display_now() <= model.now_s + SCROLL_AHEAD_S + 1e-9
     window._arrivals.clear()  # the flow has stopped (nothing for 2 s)
     window.tick()
     assert window.frames_drawn == drawn + 3

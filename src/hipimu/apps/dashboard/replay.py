@@ -31,7 +31,9 @@ __all__ = ["ReplayEngine", "SPEEDS"]
 logger = logging.getLogger(__name__)
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0)
-FRAME_S = 1.0 / 60.0
+#: The playhead advances in steps this long (wall clock): twice the display's frame rate, so
+#: that every 60 Hz frame finds new angles (two 60 Hz clocks beat: some frames found none).
+FRAME_S = 1.0 / 120.0
 
 
 class ReplayEngine(Controller):

@@ -48,6 +48,9 @@ LIVE_ONLY = ("sensors", "session", "calibration")
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0)
 #: Update kinds that change the time-series plots.
 PLOT_KINDS = {"angles", "reset", "event", "trial", "session", "peaks"}
+#: Updates that come every frame (live angles; replay angles and playhead): the numbers and
+#: tables they change are redrawn at NUMBERS_HZ, anything else at once.
+FRAME_KINDS = {"angles", "replay"}
 #: Short labels of the event lines (markers show their text).
 EVENT_LABELS = {"trial_start": "trial", "trial_end": "end", "zero": "zero"}
 BANNER_TEXT = "⚠ Heading unreliable - zero in neutral (rotation tests) or stand still (free)"
@@ -185,9 +188,12 @@ class MainWindow(QMainWindow):
         # read, and text is the costliest thing to paint); anything but new angles at once
         now_wall = time.monotonic()
         if self.model.version != self._drawn_version and (
-                self._dirty - {"angles"} or now_wall - self._refreshed_at >= self._numbers_every_s):
+                self._dirty - FRAME_KINDS or now_wall - self._refreshed_at >= self._numbers_every_s):
             self._refreshed_at = now_wall
             self._refresh()
+        elif self.replay and "replay" in self._dirty:  # the playhead moves every frame, the numbers at 10 Hz
+            self._draw_transport()
+            self._dirty.discard("replay")
         if self.current_screen() == "test" and (self._plots_stale or scrolling or self._dirty & PLOT_KINDS):
             self._draw_plots()
             self._dirty -= PLOT_KINDS
