@@ -22,7 +22,7 @@ APT_PACKAGES := python3-venv libglib2.0-0 libgl1 libegl1 libx11-6 libdbus-1-3 \
                 dbus-daemon python3-dbusmock \
                 xvfb x11-apps libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 \
                 libxcb-render-util0 libxcb-render0 libxcb-shape0 libxcb-util1 libxcb-xkb1 \
-                libxkbcommon-x11-0
+                libxkbcommon-x11-0 poppler-utils
 
 .PHONY: demo test firmware-test apt venv bench clean
 

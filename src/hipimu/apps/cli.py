@@ -196,6 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_ble(add)
 
+    # summary, report (clinical analysis) ---------------------------------
+    from hipimu.apps._analyse_cli import add_parsers as add_analysis
+
+    add_analysis(add)
+
     # live, replay (the dashboard) ----------------------------------------
     from hipimu.apps.dashboard.app import add_parsers as add_dashboard
 

@@ -11,9 +11,7 @@ change since the trial began.
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,9 @@ import numpy as np
 
 from hipimu.core.conventions import CALIBRATION_PHASES, ROLES, SIDES
 from hipimu.core.live_types import AngleBlock, GuideState
+from hipimu.apps.config import load_bands
 from hipimu.core.model import Event, SessionInfo
+from hipimu.core.norms import COMPENSATION_DEG, DEFAULT_BANDS_DEG
 
 __all__ = ["Ring", "SensorStatus", "TrialResult", "Update", "DashboardModel", "QUALITY_LEVELS",
            "DEFAULT_BANDS_DEG", "load_bands", "quality_level", "link_quality"]
@@ -35,41 +35,11 @@ KEEP_S = 32.0
 QUALITY_LEVELS = (0.6, 0.2)
 
 #: Pelvis change (deg) during a rotation trial above which it is flagged as compensation.
-COMPENSATION_FLAG_DEG = 5.0
+COMPENSATION_FLAG_DEG = COMPENSATION_DEG
 
-#: Target bands (deg) per test, shown behind the hip rotation trace and next to
-#: the numbers. Sources and the practitioners' goals: docs/dashboard.md. Override
-#: with a JSON file of the same shape (``--bands FILE`` or
-#: ``$HIPIMU_CONFIG_DIR/bands.json``).
-DEFAULT_BANDS_DEG: dict[str, dict[str, tuple[float, float]]] = {
-    "seated_rotation": {"ir": (28.0, 38.0), "er": (35.0, 42.0)},
-    "prone_rotation": {"ir": (30.0, 40.0), "er": (35.0, 45.0)},
-    "squat": {"ir": (0.0, 15.0), "flexion": (90.0, 125.0)},
-    "free": {"ir": (25.0, 45.0), "er": (50.0, 90.0)},
-}
-
-
-def load_bands(path: Path | None = None) -> dict[str, dict[str, tuple[float, float]]]:
-    """The default bands, overridden by ``path`` (or the user's bands.json when present)."""
-    from hipimu.errors import InputError
-
-    bands = {t: dict(b) for t, b in DEFAULT_BANDS_DEG.items()}
-    if path is None:
-        base = os.environ.get("HIPIMU_CONFIG_DIR") or os.path.join(os.path.expanduser("~"), ".config", "hipimu")
-        path = Path(base) / "bands.json"
-        if not path.exists():
-            return bands
-    try:
-        raw = json.loads(Path(path).read_text())
-        for test, quantities in raw.items():
-            for q, (lo, hi) in quantities.items():
-                lo, hi = float(lo), float(hi)
-                if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
-                    raise ValueError(f"{test}.{q}: the upper bound must be above the lower")
-                bands.setdefault(test, {})[q] = (lo, hi)
-    except (OSError, ValueError, TypeError, AttributeError) as exc:
-        raise InputError(f"{path}: not a bands file ({exc}); expected {{\"test\": {{\"ir\": [lo, hi], ...}}}}") from exc
-    return bands
+#: Target bands (deg) per test (hipimu.core.norms; sources: docs/norms.md), shown behind the
+#: hip rotation trace and next to the numbers; ``--bands FILE`` or ``$HIPIMU_CONFIG_DIR/bands.json``
+#: override them (hipimu.apps.config.load_bands).
 
 
 def quality_level(q: float | None) -> str:

@@ -6,6 +6,7 @@ code. This module wraps its plain arrays into hipimu's sample model.
 
 * :func:`simulate_session` -> (:class:`~hipimu.core.model.Session`, truth table)
 * :class:`SimulatedSource` -- the same, streamed through the async source interface.
+* :func:`task_truth` -- what the script asked in each trial and rep (known peaks, compensation, butt wink).
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from hipimu.core.conventions import ANGLE_COLUMNS
 from hipimu.core.model import DeviceInfo, Event, SampleBlock, Session, SessionInfo
 from hipimu.errors import SimulationError
 from hipimu.sources.base import SessionSource
-from hipimu.sources.simulate._scenarios import SCENARIOS, simulate
+from hipimu.sources.simulate._scenarios import SCENARIOS, simulate, task_truth
 
-__all__ = ["SCENARIOS", "simulate_session", "SimulatedSource"]
+__all__ = ["SCENARIOS", "simulate_session", "SimulatedSource", "task_truth"]
 
 #: Longest task a simulation may have (memory grows with it: ~4 h is ~1 GB).
 MAX_DURATION_S = 4 * 3600.0

@@ -97,6 +97,8 @@ class Script:
         self.t = 0.0
         self.channels = {name: Channel(name, float(v)) for name, v in defaults.items()}
         self.events: list[tuple[float, str, str, dict]] = []
+        #: what the script asked of the subject, per trial or rep (see _scenarios.task_truth)
+        self.tasks: list[dict] = []
 
     def __getitem__(self, name: str) -> Channel:
         return self.channels[name]
@@ -132,6 +134,10 @@ class Script:
     def event(self, kind: str, label: str = "", data: dict | None = None, *, at: float | None = None) -> None:
         """Record an event ``(time_s, kind, label, data)`` at ``at`` or the cursor."""
         self.events.append((float(self.t if at is None else at), kind, label, dict(data or {})))
+
+    def note(self, **values) -> None:
+        """Record what the subject was scripted to do in a trial or rep (its known values)."""
+        self.tasks.append(dict(values))
 
     def sorted_events(self) -> list[tuple[float, str, str, dict]]:
         """Events sorted by time (stable: ties keep the order they were written in)."""

@@ -116,7 +116,7 @@ from ._body import (
 )
 from ._motion import Script, Sway, smoothstep
 
-__all__ = ["SCENARIOS", "TRUTH_COLUMNS", "simulate"]
+__all__ = ["SCENARIOS", "TRUTH_COLUMNS", "simulate", "task_truth"]
 
 #: Scenario name -> one-line description.
 SCENARIOS: dict[str, str] = {
@@ -261,14 +261,17 @@ def _squat(s: Script, rng: np.random.Generator, body: Body, duration_s: float | 
         t0 = s.t
         t1 = t0 + t_down + t_bottom  # ascent starts
         s.event("rep_start", "squat", {"index": i})
+        scripted: dict[str, float] = {}
         for side in _SIDE_NAMES:
             k = 0.5 * SIDE_SIGN[side]
-            s.move(t_down, at=t0, **{f"hip_flexion_{side}": peak + k * asym})
-            s.move(0.9 * t_down, at=t0 + 0.1 * t_down,
-                   **{f"hip_adduction_{side}": -abd - k * asym * rng.uniform(0.5, 1.0)})
+            scripted[f"depth_{side}_deg"] = peak + k * asym
+            scripted[f"adduction_{side}_deg"] = -abd - k * asym * rng.uniform(0.5, 1.0)
+            scripted[f"ir_{side}_deg"] = ir + k * asym * rng.uniform(0.5, 1.5)
+            scripted[f"er_top_{side}_deg"] = -er[side]
+            s.move(t_down, at=t0, **{f"hip_flexion_{side}": scripted[f"depth_{side}_deg"]})
+            s.move(0.9 * t_down, at=t0 + 0.1 * t_down, **{f"hip_adduction_{side}": scripted[f"adduction_{side}_deg"]})
             # More IR once flexion passes ~90 deg: IR starts late in the descent.
-            s.move(0.55 * t_down, at=t0 + 0.45 * t_down,
-                   **{f"hip_rotation_{side}": ir + k * asym * rng.uniform(0.5, 1.5)})
+            s.move(0.55 * t_down, at=t0 + 0.45 * t_down, **{f"hip_rotation_{side}": scripted[f"ir_{side}_deg"]})
             s.move(t_up, at=t1, **{f"hip_flexion_{side}": 0.0})
             s.move(0.9 * t_up, at=t1, **{f"hip_adduction_{side}": 0.0})
             s.move(0.6 * t_up, at=t1, **{f"hip_rotation_{side}": er[side]})
@@ -281,6 +284,8 @@ def _squat(s: Script, rng: np.random.Generator, body: Body, duration_s: float | 
         s.move(t_up, at=t1, pos_y=h0, pos_x=0.0)
         s.t = t1 + t_up
         s.event("rep_end", "squat", {"index": i})
+        s.note(kind="rep", test="squat", index=i, start_s=t0, bottom_s=t0 + t_down, end_s=s.t,
+               tilt_top_deg=0.0, tilt_peak_deg=tilt_peak, butt_wink_deg=wink, **scripted)
         s.hold(rng.uniform(1.3, 1.7) if i < 5 else 0.5)
     s.event("trial_end", "squat", {"side": "both", "index": 1})
     s.move(1.0, **{f"hip_rotation_{side}": 0.0 for side in _SIDE_NAMES})
@@ -301,11 +306,18 @@ def _rotation_trials(s: Script, rng: np.random.Generator, test: str, ir_range, e
         s.hold(2.0)
         for i in range(1, 4):
             s.event("trial_start", test, {"side": side, "index": i})
+            t_start = s.t
+            scripted: dict[str, float] = {}
             s.hold(0.5)
             for direction, rng_deg in ((1.0, ir_range), (-1.0, er_range)):
                 target = direction * rng.uniform(*rng_deg)
                 k_obl = rng.uniform(1.0, 3.0)
                 k_rot = rng.uniform(0.5, 2.0)
+                which = "ir" if direction > 0 else "er"
+                scripted[f"{which}_deg"] = abs(target)
+                scripted[f"{which}_thigh_deg"] = abs(target) + k_obl
+                scripted[f"{which}_obliquity_deg"] = k_obl
+                scripted[f"{which}_pelvis_rotation_deg"] = k_rot
                 # The thigh turns by target + k_obl in the world; the pelvic
                 # compensation takes ~k_obl of it back, so the true hip angle
                 # is close to the target.
@@ -319,6 +331,7 @@ def _rotation_trials(s: Script, rng: np.random.Generator, test: str, ir_range, e
                                                  "comp_obliquity": 0.0, "comp_rotation": 0.0})
                 s.hold(0.5)
             s.event("trial_end", test, {"side": side, "index": i})
+            s.note(kind="trial", test=test, side=side, index=i, start_s=t_start, end_s=s.t, **scripted)
             s.hold(1.0)
     s.hold(0.5)
 
@@ -474,6 +487,25 @@ def build_motion(scenario: str, seed: int, duration_s: float | None) -> Motion:
     sway = Sway.draw(rng, _SWAY_SPEC)
     end_s = math.ceil(s.t * TRUTH_RATE_HZ - 1e-6) / TRUTH_RATE_HZ
     return Motion(s, sway, body, end_s)
+
+
+def task_truth(scenario: str, seed: int = 0, duration_s: float | None = None) -> list[dict]:
+    """What the script asked of the subject in each trial and rep (the known values the
+    analysis is tested against), in time order. Rotation trials (``kind`` "trial"):
+    ``test, side, index, start_s, end_s`` (the trial events), ``ir_deg``/``er_deg``
+    (the hip's scripted IR and ER, before sway), ``ir_thigh_deg``/``er_thigh_deg``
+    (the thigh's turn in the room: the hip's plus the pelvis' share), and the pelvic
+    compensation during each: ``ir_obliquity_deg``, ``ir_pelvis_rotation_deg``,
+    ``er_obliquity_deg``, ``er_pelvis_rotation_deg``. Squat reps (``kind`` "rep"):
+    ``index, start_s, bottom_s, end_s``, per side ``depth_{side}_deg``,
+    ``ir_{side}_deg``, ``adduction_{side}_deg`` (the scripted bottom),
+    ``er_top_{side}_deg`` (the stance's toe-out), and ``tilt_peak_deg`` (anterior
+    tilt during the descent), ``butt_wink_deg`` (its scripted loss at depth).
+    Table scenarios and free tasks have none."""
+    if scenario in TABLE_SCENARIOS:
+        return []
+    _validate(scenario, seed, 200.0, 0.0, duration_s)
+    return sorted(build_motion(scenario, seed, duration_s).script.tasks, key=lambda d: d["start_s"])
 
 
 def _validate(scenario, seed, rate_hz, loss, duration_s) -> None:

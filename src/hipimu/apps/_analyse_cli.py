@@ -1,0 +1,142 @@
+"""``hipimu summary`` and ``hipimu report``: one session or a folder of them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from hipimu.errors import HipimuError, InputError
+
+TEST_CHOICES = ("seated_rotation", "prone_rotation", "squat")
+
+
+def add_parsers(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """Register summary and report with the main parser's ``add``."""
+    common = (
+        "SESSION is a recording or a folder of recordings (*.hipimu, searched recursively). Each is processed as "
+        "'hipimu angles' does (it needs the calibration routine), then its trials are analysed: rotation tests "
+        "(seated, prone) per trial and side -- max IR, max ER, arc, seconds near end range, pelvic compensation, "
+        "apparent (thigh vs room) IR/ER -- and squats per rep and side -- depth, IR and adduction at the bottom, "
+        "pelvic tilt top/bottom, butt wink, knee flare. Trials come from the recording's trial events; without "
+        "them, say which test it holds (--test): everything after the calibration routine is that task and the "
+        "trials (which leg moves, each excursion) or reps are found in the angles. See docs/analysis.md; norms "
+        "and their sources: docs/norms.md."
+    )
+    sp = add("summary", cmd_summary, "summary CSV of the trials and reps of sessions",
+             "Write one CSV row per trial or rep and side, then per test and side the mean and SD, the "
+             "right-vs-left symmetry index, and the IR reserve (table IR minus the IR used at the bottom of the "
+             "squat; across a subject's sessions in a folder). " + common)
+    sp.add_argument("session", type=Path, metavar="SESSION", help="recording file, or a folder of them")
+    sp.add_argument("-o", "--output", required=True, type=Path, metavar="CSV", help="summary CSV to write")
+    _common(sp)
+
+    sp = add("report", cmd_report, "PDF report of sessions",
+             "Write a multi-page PDF per session: summary table with norm bands and flags, per-test plots, "
+             "squat per-rep table and IR-vs-flexion plot, left/right bars, data quality (loss, drift, calibration "
+             "grade). Readable printed in black and white. With a folder, OUTPUT is a folder: one PDF per "
+             "session. " + common)
+    sp.add_argument("session", type=Path, metavar="SESSION", help="recording file, or a folder of them")
+    sp.add_argument("-o", "--output", required=True, type=Path, metavar="PDF", help="PDF to write (a folder for a folder of sessions)")
+    _common(sp)
+
+
+def _common(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--test", choices=TEST_CHOICES, help="the task of recordings without trial events")
+    sp.add_argument("--bands", type=Path, metavar="JSON", help="norm bands to compare with (default: docs/norms.md's)")
+    sp.add_argument("--calibration-dir", type=Path, default=Path("calibration"), metavar="DIR",
+                    help="where per-device sensor calibration files are looked up")
+    sp.add_argument("-f", "--force", action="store_true", help="replace existing output files")
+
+
+def _progress(paths: list[Path]):
+    from hipimu.apps.cli import _Progress
+
+    bar = _Progress(enabled=sys.stderr.isatty() and len(paths) > 1)
+    for i, p in enumerate(paths):
+        bar(i / len(paths), f"{i + 1}/{len(paths)} {p.name}")
+        yield p
+    bar(1.0, "done")
+    bar.done()
+
+
+def _analyse(args: argparse.Namespace, p: Path, batch: bool, failed: list[str]):
+    """The analysed session, or None (batch: the reason added to ``failed``; else raised)."""
+    from hipimu.apps.summary import analyse_session
+
+    try:
+        return analyse_session(p, test=args.test, calibration_dir=args.calibration_dir)
+    except HipimuError as exc:
+        if not batch:
+            raise
+        failed.append(str(exc).splitlines()[0])
+    except Exception as exc:  # a damaged recording: say which, go on with the others
+        if not batch:
+            raise InputError(f"{p}: {type(exc).__name__}: {exc}") from exc
+        failed.append(f"{p}: {type(exc).__name__}: {exc}")
+    return None
+
+
+def _finish(failed: list[str], n: int) -> int:
+    for line in failed:
+        print(f"hipimu: error: {line}", file=sys.stderr)
+    if failed:
+        print(f"hipimu: {len(failed)} of {n} sessions could not be analysed (listed above)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from hipimu.apps.cli import _refuse_existing
+    from hipimu.apps.config import load_bands
+    from hipimu.apps.summary import find_sessions, subject_rows, summary_rows, write_csv
+
+    paths = find_sessions(args.session)
+    _refuse_existing([args.output], args.force, inputs=paths if len(paths) < 50 else [])
+    bands = load_bands(args.bands)
+    failed: list[str] = []
+    done = [a for p in _progress(paths) if (a := _analyse(args, p, args.session.is_dir(), failed)) is not None]
+    rows = [r for a in done for r in summary_rows(a, bands)]
+    rows += subject_rows(rows)
+    if done:
+        write_csv(rows, args.output, overwrite=args.force)
+    counts = {k: sum(r["kind"] == k for r in rows) for k in ("trial", "rep", "reserve")}
+    print(f"{len(done)} session{'s' if len(done) != 1 else ''}: {counts['trial']} trial rows, {counts['rep']} rep rows, "
+          f"{counts['reserve']} IR reserve rows -> {args.output if done else 'nothing written'}")
+    for a in done:
+        for note in a.analysis.notes:
+            print(f"note: {a.name}: {note}")
+    return _finish(failed, len(paths))
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from hipimu.apps.cli import _refuse_existing
+    from hipimu.apps.config import load_bands
+    from hipimu.apps.report import write_report
+    from hipimu.apps.summary import find_sessions
+
+    paths = find_sessions(args.session)
+    folder = args.session.is_dir()
+    if folder:
+        if args.output.exists() and not args.output.is_dir():
+            raise InputError(f"{args.output}: for a folder of sessions the output is a folder (one PDF per session)")
+        args.output.mkdir(parents=True, exist_ok=True)
+        outputs = [args.output / f"{p.stem}.pdf" for p in paths]
+    else:
+        outputs = [args.output]
+    _refuse_existing(outputs, args.force, inputs=paths if len(paths) < 50 else [])
+    bands = load_bands(args.bands)
+    failed: list[str] = []
+    written = 0
+    for p, out in zip(_progress(paths), outputs):
+        a = _analyse(args, p, folder, failed)
+        if a is None:
+            continue
+        pages = write_report(a, out, bands=bands, overwrite=args.force)
+        written += 1
+        if not folder:
+            print(f"{pages} pages -> {out}")
+    if folder:
+        print(f"{written} reports -> {args.output}")
+    return _finish(failed, len(paths))
