@@ -1,0 +1,136 @@
+"""`hipimu summary`: one session, a declared test, a folder (cohort CSV, IR reserve across a
+subject's sessions), and bad input (one clear line, exit code != 0, nothing half-written)."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+
+import pytest
+
+from hipimu.apps.cli import main
+from hipimu.apps.summary import SUMMARY_COLUMNS
+from hipimu.core.model import SampleBlock
+from hipimu.sources.simulate import simulate_session, task_truth
+from hipimu.storage.recording import save_session
+
+
+def _save(session, path, subject=None, events=None, test=None):
+    info = session.info if subject is None else dataclasses.replace(session.info, subject_id=subject)
+    info = info if test is None else dataclasses.replace(info, test=test)
+    session = dataclasses.replace(session, info=info, events=session.events if events is None else events)
+    save_session(session, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def sessions(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sessions")
+    seated, _ = simulate_session("seated_rotation", seed=3)
+    squat, _ = simulate_session("squat", seed=3)
+    cohort = d / "cohort"
+    cohort.mkdir()
+    paths = {
+        "seated": _save(seated, cohort / "s01_seated.hipimu", subject="S01"),
+        "squat": _save(squat, cohort / "s01_squat.hipimu", subject="S01"),
+        # the same squat without its trial and rep events and not saying its test: the task must be declared
+        "bare": _save(squat, d / "bare_squat.hipimu", test="",
+                      events=[e for e in squat.events if not e.kind.startswith(("trial", "rep"))]),
+    }
+    # no calibration routine: the recording starts after it
+    cut = {r: b.between(40.0, 1e9) for r, b in seated.samples.items()}
+    late = dataclasses.replace(seated, samples=cut, events=[e for e in seated.events if e.time_s >= 40.0])
+    paths["late"] = _save(late, d / "no_calibration.hipimu")
+    pelvis_only = dataclasses.replace(seated, samples={"pelvis": seated.samples["pelvis"]},
+                                      devices={"pelvis": seated.devices["pelvis"]})
+    paths["pelvis_only"] = _save(pelvis_only, d / "pelvis_only.hipimu")
+    return d, paths
+
+
+def read(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_one_session(sessions, tmp_path):
+    _, p = sessions
+    out = tmp_path / "seated.csv"
+    assert main(["summary", str(p["seated"]), "-o", str(out)]) == 0
+    rows = read(out)
+    assert tuple(rows[0]) == SUMMARY_COLUMNS
+    trials = [r for r in rows if r["kind"] == "trial"]
+    scripted = task_truth("seated_rotation", 3)
+    assert [(r["side"], int(r["index"])) for r in trials] == [(t["side"], t["index"]) for t in scripted]
+    for r, t in zip(trials, scripted):
+        assert r["test"] == "seated_rotation" and r["found"] == "events"
+        assert float(r["max_ir_deg"]) == pytest.approx(t["ir_deg"], abs=2.0)
+        assert float(r["max_er_deg"]) == pytest.approx(t["er_deg"], abs=2.0)
+        assert float(r["arc_deg"]) == pytest.approx(float(r["max_ir_deg"]) + float(r["max_er_deg"]), abs=0.02)
+        assert r["compensating"] == "0" and r["max_ir_norm"] in ("below", "within", "above")
+    means = {r["side"]: r for r in rows if r["kind"] == "mean"}
+    assert set(means) == {"left", "right"} and means["right"]["n"] == "3" and float(means["right"]["max_ir_sd_deg"]) > 0
+    (sym,) = [r for r in rows if r["kind"] == "symmetry"]
+    r_, l_ = float(means["right"]["max_ir_deg"]), float(means["left"]["max_ir_deg"])
+    assert float(sym["max_ir_deg"]) == pytest.approx(100 * (r_ - l_) / ((r_ + l_) / 2), abs=0.05)
+
+
+def test_declared_test_without_events(sessions, tmp_path):
+    _, p = sessions
+    out = tmp_path / "bare.csv"
+    assert main(["summary", str(p["bare"]), "-o", str(out)]) == 2  # no trial events and no --test
+    assert not out.exists()
+    assert main(["summary", str(p["bare"]), "--test", "squat", "-o", str(out)]) == 0
+    reps = [r for r in read(out) if r["kind"] == "rep"]
+    assert sorted({int(r["index"]) for r in reps}) == [1, 2, 3, 4, 5]
+    depths = [float(r["depth_deg"]) for r in reps if r["side"] == "right"]
+    assert depths == pytest.approx([t["depth_right_deg"] for t in task_truth("squat", 3)], abs=2.0)
+
+
+def test_a_folder_gives_one_cohort_csv_with_the_ir_reserve(sessions, tmp_path, capsys):
+    d, p = sessions
+    out = tmp_path / "cohort.csv"
+    assert main(["summary", str(d / "cohort"), "-o", str(out)]) == 0
+    rows = read(out)
+    assert {r["session"] for r in rows if r["kind"] in ("trial", "rep")} == {"s01_seated", "s01_squat"}
+    reserve = {r["side"]: r for r in rows if r["kind"] == "reserve"}
+    assert set(reserve) == {"left", "right"}
+    means = {(r["test"], r["side"]): r for r in rows if r["kind"] == "mean"}
+    for side, r in reserve.items():
+        assert r["subject_id"] == "S01" and r["test"] == "seated_rotation"
+        table, used = float(means[("seated_rotation", side)]["max_ir_deg"]), float(means[("squat", side)]["ir_at_bottom_deg"])
+        assert float(r["ir_reserve_deg"]) == pytest.approx(table - used, abs=0.02)
+    assert "2 sessions" in capsys.readouterr().out
+
+
+def test_a_bad_session_in_a_folder_is_named_and_the_rest_written(sessions, tmp_path, capsys):
+    _, p = sessions
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "a.hipimu").write_bytes(p["seated"].read_bytes())
+    (folder / "b.hipimu").write_bytes(b"not a recording")
+    out = tmp_path / "mixed.csv"
+    assert main(["summary", str(folder), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "b.hipimu" in err and "1 of 2 sessions" in err
+    assert {r["session"] for r in read(out)} == {"a"}
+
+
+@pytest.mark.parametrize("which, message", [("late", "calibration"), ("pelvis_only", "thigh")])
+def test_bad_sessions_get_one_clear_line(sessions, tmp_path, capsys, which, message):
+    _, p = sessions
+    out = tmp_path / "x.csv"
+    assert main(["summary", str(p[which]), "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("hipimu: error:") and message in err[0]
+    assert not out.exists()
+
+
+def test_existing_output_and_unknown_test(sessions, tmp_path, capsys):
+    _, p = sessions
+    out = tmp_path / "keep.csv"
+    out.write_text("precious\n")
+    assert main(["summary", str(p["seated"]), "-o", str(out)]) == 2
+    assert out.read_text() == "precious\n"
+    with pytest.raises(SystemExit) as exc:
+        main(["summary", str(p["seated"]), "--test", "lunge", "-o", str(tmp_path / "y.csv")])
+    assert exc.value.code == 2 and "invalid choice" in capsys.readouterr().err
