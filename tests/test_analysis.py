@@ -110,10 +110,9 @@ def test_squat_reps_are_found_and_measured(squat):
         assert deg(tr.depth_rad) == pytest.approx(s[f"depth_{r.side}_deg"], abs=1.0)
         assert deg(r.ir_at_bottom_rad) == pytest.approx(deg(tr.ir_at_bottom_rad), abs=3.0)
         assert deg(r.tilt_top_rad) == pytest.approx(deg(tr.tilt_top_rad), abs=2.0)
-        # butt wink: the scripted loss of anterior tilt at depth; the estimate carries the
-        # pelvis sensor's inclination error under the squat's accelerations (bench/analysis_accuracy.py)
+        # butt wink: the scripted loss of anterior tilt at depth (errors over seeds: bench/analysis_accuracy.py)
         assert deg(tr.butt_wink_rad) == pytest.approx(s["butt_wink_deg"], abs=1.5)
-        assert deg(r.butt_wink_rad) == pytest.approx(deg(tr.butt_wink_rad), abs=4.5)
+        assert deg(r.butt_wink_rad) == pytest.approx(deg(tr.butt_wink_rad), abs=1.0)
         assert deg(r.adduction_at_bottom_rad) == pytest.approx(deg(tr.adduction_at_bottom_rad), abs=5.0)
         grid, ir = r.ir_vs_flexion
         assert len(grid) > 15 and np.all(np.diff(grid) > 0) and np.isfinite(ir).all()

@@ -1,0 +1,93 @@
+"""Accuracy of the clinical analysis against the virtual subject's truth.
+
+For each scenario (seated and prone rotation, squat) and seed, the session is
+simulated (realistic sensors), its angles computed by the pipeline
+(``process_session``: 6D VQF, calibration from the routine, zero events) and
+analysed (``hipimu.core.analysis.analyze``) -- once with the recording's trial
+events and once without them (the task declared, trials and reps found in the
+angles). Each measure is compared with the same definition applied to the
+simulator's true angles over the same span (its error: estimate - truth,
+degrees), and the counts with the script (:func:`task_truth`).
+
+Columns: n (trials or rep-sides), mean error, mean |error|, max |error| (deg);
+counts: found / scripted over all seeds.
+
+Run: .venv/bin/python bench/analysis_accuracy.py [--seeds 0,1,2,3,4]
+(~1 minute). Prints tables and asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import numpy as np
+
+from hipimu.core.analysis import _Plain, analyze, rotation_trial, squat_rep
+from hipimu.core.conventions import hip_column, pelvis_column
+from hipimu.core.pipeline import process_session
+from hipimu.sources.simulate import simulate_session, task_truth
+
+ROTATION = ("max_ir_rad", "max_er_rad", "arc_rad", "pelvic_compensation_rad", "apparent_max_ir_rad", "apparent_max_er_rad")
+SQUAT = ("depth_rad", "ir_at_bottom_rad", "adduction_at_bottom_rad", "tilt_top_rad", "tilt_bottom_rad",
+         "butt_wink_rad", "knee_flare_abduction_rad", "knee_flare_er_rad")
+
+
+def true_angles(truth: dict) -> _Plain:
+    hip = {s: np.radians(np.column_stack([truth[hip_column(q, s)] for q in ("flexion", "adduction", "rotation")]))
+           for s in ("left", "right")}
+    pelvis = np.radians(np.column_stack([truth[pelvis_column(q)] for q in ("tilt", "obliquity", "rotation")]))
+    return _Plain(truth["time_s"], hip, pelvis)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", default="0,1,2,3,4", help="comma list of seeds")
+    args = ap.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",") if s]
+    errors: dict[tuple[str, str, str], list[float]] = {}
+    counts: dict[tuple[str, str], list[int]] = {}
+    t0 = time.perf_counter()
+    for scenario in ("seated_rotation", "prone_rotation", "squat"):
+        for seed in seeds:
+            session, truth = simulate_session(scenario, seed=seed)
+            result = process_session(session)
+            T = true_angles(truth)
+            scripted = task_truth(scenario, seed)
+            bare = [e for e in session.events if not e.kind.startswith(("trial", "rep"))]
+            for how, an in (("events", analyze(result.angles, session.events)),
+                            ("found", analyze(result.angles, bare, test=scenario))):
+                if scenario == "squat":
+                    c = counts.setdefault((scenario, how), [0, 0])
+                    c[0] += len({r.index for r in an.squat})
+                    c[1] += len(scripted)
+                    for r in an.squat:
+                        tr = squat_rep(T, r.side, r.start_s, r.end_s)
+                        for k in SQUAT:
+                            errors.setdefault((scenario, how, k), []).append(math.degrees(getattr(r, k) - getattr(tr, k)))
+                else:
+                    c = counts.setdefault((scenario, how), [0, 0])
+                    c[0] += len(an.rotation)
+                    c[1] += len(scripted)
+                    for r in an.rotation:
+                        tr = rotation_trial(T, r.side, r.start_s, r.end_s)
+                        for k in ROTATION:
+                            errors.setdefault((scenario, how, k), []).append(math.degrees(getattr(r, k) - getattr(tr, k)))
+    print(f"clinical analysis vs the simulator's true angles: seeds {seeds}, {time.perf_counter() - t0:.0f} s")
+    print("\ncounts (trials, or squat reps): found / scripted")
+    for (scenario, how), (found, want) in counts.items():
+        print(f"  {scenario:<16} {'trial events' if how == 'events' else 'found in the angles':<20} {found} / {want}")
+    head = f"{'scenario':<16}{'trials':<8}{'measure':<28}{'n':>4}{'mean err':>10}{'mean |err|':>11}{'max |err|':>10}"
+    print("\nerrors, degrees (estimate - truth, same span, same definition)")
+    print(head)
+    print("-" * len(head))
+    for (scenario, how, k), v in errors.items():
+        a = np.asarray(v)
+        print(f"{scenario:<16}{how:<8}{k.removesuffix('_rad') + '_deg':<28}{len(a):>4}{a.mean():>10.2f}"
+              f"{np.abs(a).mean():>11.2f}{np.abs(a).max():>10.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
