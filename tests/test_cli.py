@@ -186,6 +186,9 @@ def test_demo_runs_and_summarises(capsys, tmp_path):
     assert rc == 0, err
     assert "Ground truth of the virtual subject" in out and "seated_rotation right" in out
     assert (tmp_path / "seated_rotation.hipimu").exists() and (tmp_path / "seated_rotation_truth.csv").exists()
+    # the analysis: 3 trials per side, a summary CSV and a report
+    assert "seated_rotation, right: 3 trials, max IR" in out and "seated_rotation, left: 3 trials" in out
+    assert (tmp_path / "summary.csv").stat().st_size > 0 and (tmp_path / "report.pdf").read_bytes()[:5] == b"%PDF-"
 
 
 def test_simulated_source_streams_like_replay():

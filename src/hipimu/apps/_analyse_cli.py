@@ -28,21 +28,19 @@ def add_parsers(add: Callable[..., argparse.ArgumentParser]) -> None:
              "Write one CSV row per trial or rep and side, then per test and side the mean and SD, the "
              "right-vs-left symmetry index, and the IR reserve (table IR minus the IR used at the bottom of the "
              "squat; across a subject's sessions in a folder). " + common)
-    sp.add_argument("session", type=Path, metavar="SESSION", help="recording file, or a folder of them")
-    sp.add_argument("-o", "--output", required=True, type=Path, metavar="CSV", help="summary CSV to write")
-    _common(sp)
+    _common(sp, "CSV", "summary CSV to write")
 
     sp = add("report", cmd_report, "PDF report of sessions",
              "Write a multi-page PDF per session: summary table with norm bands and flags, per-test plots, "
              "squat per-rep table and IR-vs-flexion plot, left/right bars, data quality (loss, drift, calibration "
              "grade). Readable printed in black and white. With a folder, OUTPUT is a folder: one PDF per "
              "session. " + common)
+    _common(sp, "PDF", "PDF to write (a folder for a folder of sessions)")
+
+
+def _common(sp: argparse.ArgumentParser, output: str, output_help: str) -> None:
     sp.add_argument("session", type=Path, metavar="SESSION", help="recording file, or a folder of them")
-    sp.add_argument("-o", "--output", required=True, type=Path, metavar="PDF", help="PDF to write (a folder for a folder of sessions)")
-    _common(sp)
-
-
-def _common(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("-o", "--output", required=True, type=Path, metavar=output, help=output_help)
     sp.add_argument("--test", choices=TEST_CHOICES, help="the task of recordings without trial events")
     sp.add_argument("--bands", type=Path, metavar="JSON", help="norm bands to compare with (default: docs/norms.md's)")
     sp.add_argument("--calibration-dir", type=Path, default=Path("calibration"), metavar="DIR",

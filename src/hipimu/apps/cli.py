@@ -217,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_demo,
         "simulate a session and summarise it",
         "Simulate a session of the virtual subject, stream it through the replay source, "
-        "print what hipimu knows about it, then open the live dashboard on the virtual subject "
+        "print what hipimu knows about it, analyse it (summary CSV and PDF report), then open the live dashboard on the virtual subject "
         "(without a display: save a picture of the dashboard replaying the session).",
     )
     sp.add_argument("--scenario", default="seated_rotation", choices=list(SCENARIOS), metavar="NAME", help="scenario to simulate")
@@ -436,13 +436,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"   {blocks} blocks in {time.perf_counter() - t0:.2f} s; samples per sensor: {per}\n")
     print("4. " + truth_summary_text(session, truth))
     me = _program_name()
+    _demo_analysis(args, rec)
     rc = _demo_dashboard(args, session, rec, me)
-    print(f"\nNext: '{me} replay {rec}', '{me} info {rec}', '{me} export {rec} -o raw.csv', '{me} --help'.")
+    print(f"\nNext: '{me} replay {rec}', '{me} summary {rec} -o s.csv', '{me} info {rec}', '{me} --help'.")
     return rc
 
 
+def _demo_analysis(args: argparse.Namespace, rec: Path) -> None:
+    """Step 5: the clinical analysis -- summary CSV and PDF report -- with the headline numbers."""
+    from hipimu.apps.report import write_report
+    from hipimu.apps.summary import analyse_session, summary_rows, write_csv
+
+    csv_path, pdf_path = args.out / "summary.csv", args.out / "report.pdf"
+    print("\n5. The clinical analysis ('hipimu summary' and 'hipimu report') ...")
+    t0 = time.perf_counter()
+    a = analyse_session(rec)
+    rows = summary_rows(a)
+    write_csv(rows, csv_path, overwrite=True)
+    pages = write_report(a, pdf_path, overwrite=True)
+    for r in rows:
+        if r["kind"] != "mean":
+            continue
+        if r["test"] == "squat":
+            print(f"   squat, {r['side']}: {r['n']} reps, depth {r['depth_deg']:.0f} deg, IR at the bottom "
+                  f"{r['ir_at_bottom_deg']:.1f} deg, butt wink {r['butt_wink_deg']:.1f} deg")
+        else:
+            print(f"   {r['test']}, {r['side']}: {r['n']} trials, max IR {r['max_ir_deg']:.1f} (SD {r['max_ir_sd_deg']:.1f}), "
+                  f"max ER {r['max_er_deg']:.1f}, arc {r['arc_deg']:.0f} deg ({r['arc_goal']} the 75-100 goal)")
+    print(f"   {len(rows)} rows -> {csv_path}; {pages} pages -> {pdf_path} ({time.perf_counter() - t0:.1f} s)")
+
+
 def _demo_dashboard(args: argparse.Namespace, session, rec: Path, me: str) -> int:
-    """Step 5: the live dashboard on the virtual subject, or without a display a picture of it."""
+    """Step 6: the live dashboard on the virtual subject, or without a display a picture of it."""
     import os
 
     from hipimu.apps.dashboard.app import has_display
@@ -450,12 +475,12 @@ def _demo_dashboard(args: argparse.Namespace, session, rec: Path, me: str) -> in
     live = ["live", "--simulate", "--scenario", args.scenario if args.scenario in ("squat", "seated_rotation", "prone_rotation", "long_mixed") else "seated_rotation",
             "--seed", str(args.seed), "--out-dir", str(args.out / "sessions")]
     if has_display() and os.environ.get("QT_QPA_PLATFORM", "") not in ("offscreen", "minimal") and not args.no_window:
-        print("\n5. The live dashboard on the virtual subject (a simulated clinician at the controls; close the window to end) ...")
+        print("\n6. The live dashboard on the virtual subject (a simulated clinician at the controls; close the window to end) ...")
         return main(live)
     trials = [e for e in session.events if e.kind == "trial_end"]
     at = trials[0].time_s - 1.5 if trials else float(session.samples["pelvis"].time_s[-1])
     shot = args.out / "dashboard.png"
-    print(f"\n5. The dashboard: no display here, so a picture of it replaying {rec.name} at {at:.0f} s -> {shot}")
+    print(f"\n6. The dashboard: no display here, so a picture of it replaying {rec.name} at {at:.0f} s -> {shot}")
     print(f"   (to open it: '{me} replay {rec}', or with no display 'xvfb-run -a {me} {' '.join(live)}')")
     # in a process of its own: Qt is not left behind in this one
     import subprocess
