@@ -183,6 +183,7 @@ _MEANS = {"trial": ("max_ir_deg", "max_er_deg", "arc_deg", "pelvic_compensation_
           "rep": ("depth_deg", "ir_at_bottom_deg", "adduction_at_bottom_deg", "tilt_top_deg", "tilt_bottom_deg",
                   "butt_wink_deg", "knee_flare_abduction_deg", "knee_flare_er_deg")}
 _SDS = ("max_ir", "max_er", "arc", "depth", "ir_at_bottom")
+_PELVIS = ("pelvic_compensation_deg", "tilt_top_deg", "tilt_bottom_deg", "butt_wink_deg")
 
 
 def group_rows(rows: Sequence[dict[str, Any]], bands: dict[str, dict[str, tuple[float, float]]] | None = None
@@ -228,6 +229,8 @@ def group_rows(rows: Sequence[dict[str, Any]], bands: dict[str, dict[str, tuple[
         row = {"session": session, "subject_id": subject, "kind": "symmetry", "test": test, "side": "right_vs_left",
                "n": min(right["n"], left["n"])}
         for c in _MEANS[kind]:
+            if c in _PELVIS:  # one pelvis: no left and right to compare
+                continue
             row[c] = symmetry_index(right[c], left[c]) if c in ("max_ir_deg", "max_er_deg", "arc_deg", "depth_deg") \
                 else right[c] - left[c]
         out.append(row)

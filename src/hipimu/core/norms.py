@@ -34,9 +34,9 @@ MDC_DEG = 5.0
 COMPENSATION_DEG = 5.0
 
 
-def band_status(value: float, band: tuple[float, float] | None) -> str:
+def band_status(value: float | None, band: tuple[float, float] | None) -> str:
     """``below``, ``within`` or ``above`` the band; ``""`` without a band or value."""
-    if band is None or value != value:
+    if band is None or value is None or value != value:
         return ""
     lo, hi = band
     return "below" if value < lo else "above" if value > hi else "within"
