@@ -56,16 +56,12 @@ from hipimu.core.norms import COMPENSATION_DEG, MDC_DEG
 __all__ = [
     "AnalysisOptions", "RotationTrial", "SquatRep", "SessionAnalysis", "analyze",
     "find_rotation_trials", "find_squat_reps", "rotation_trial", "squat_rep", "ir_reserve",
-    "side_stats", "symmetry_index", "rotation_tests", "summarize_trial",
+    "side_stats", "symmetry_index", "summarize_trial", "ROTATION_TESTS",
 ]
 
 ROTATION_TESTS = ("seated_rotation", "prone_rotation")
 #: A squat's bottom: hip flexion within this of the rep's peak.
 BOTTOM_RAD = math.radians(3.0)
-
-
-def rotation_tests() -> tuple[str, ...]:
-    return ROTATION_TESTS
 
 
 class _Angles(Protocol):
