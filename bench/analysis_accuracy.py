@@ -24,8 +24,7 @@ import time
 
 import numpy as np
 
-from hipimu.core.analysis import _Plain, analyze, rotation_trial, squat_rep
-from hipimu.core.conventions import hip_column, pelvis_column
+from hipimu.core.analysis import analyze, angles_from_table, rotation_trial, squat_rep
 from hipimu.core.pipeline import process_session
 from hipimu.sources.simulate import simulate_session, task_truth
 
@@ -33,12 +32,6 @@ ROTATION = ("max_ir_rad", "max_er_rad", "arc_rad", "pelvic_compensation_rad", "a
 SQUAT = ("depth_rad", "ir_at_bottom_rad", "adduction_at_bottom_rad", "tilt_top_rad", "tilt_bottom_rad",
          "butt_wink_rad", "knee_flare_abduction_rad", "knee_flare_er_rad")
 
-
-def true_angles(truth: dict) -> _Plain:
-    hip = {s: np.radians(np.column_stack([truth[hip_column(q, s)] for q in ("flexion", "adduction", "rotation")]))
-           for s in ("left", "right")}
-    pelvis = np.radians(np.column_stack([truth[pelvis_column(q)] for q in ("tilt", "obliquity", "rotation")]))
-    return _Plain(truth["time_s"], hip, pelvis)
 
 
 def main() -> int:
@@ -53,7 +46,7 @@ def main() -> int:
         for seed in seeds:
             session, truth = simulate_session(scenario, seed=seed)
             result = process_session(session)
-            T = true_angles(truth)
+            T = angles_from_table(truth)
             scripted = task_truth(scenario, seed)
             bare = [e for e in session.events if not e.kind.startswith(("trial", "rep"))]
             for how, an in (("events", analyze(result.angles, session.events)),

@@ -15,8 +15,9 @@ import pytest
 
 from hipimu.core.analysis import (
     AnalysisOptions,
-    _Plain,
+    AngleSeries,
     analyze,
+    angles_from_table,
     find_rotation_trials,
     ir_reserve,
     rotation_trial,
@@ -25,18 +26,11 @@ from hipimu.core.analysis import (
     summarize_trial,
     symmetry_index,
 )
-from hipimu.core.conventions import hip_column, pelvis_column
 from hipimu.core.pipeline import process_session
 from hipimu.sources.simulate import simulate_session, task_truth
 
 deg = math.degrees
 
-
-def true_angles(truth: dict) -> _Plain:
-    hip = {s: np.radians(np.column_stack([truth[hip_column(q, s)] for q in ("flexion", "adduction", "rotation")]))
-           for s in ("left", "right")}
-    pelvis = np.radians(np.column_stack([truth[pelvis_column(q)] for q in ("tilt", "obliquity", "rotation")]))
-    return _Plain(truth["time_s"], hip, pelvis)
 
 
 @pytest.fixture(scope="module", params=[("seated_rotation", 3), ("prone_rotation", 4)], ids=["seated", "prone"])
@@ -57,7 +51,7 @@ def test_rotation_trials_from_events_match_the_truth(rotation):
     scripted = task_truth(scenario, seed)
     an = analyze(result.angles, session.events)
     assert [(r.test, r.side, r.index) for r in an.rotation] == [(t["test"], t["side"], t["index"]) for t in scripted]
-    T = true_angles(truth)
+    T = angles_from_table(truth)
     for r, s in zip(an.rotation, scripted):
         tr = rotation_trial(T, r.side, r.start_s, r.end_s)
         assert deg(r.max_ir_rad) == pytest.approx(deg(tr.max_ir_rad), abs=2.0)
@@ -98,7 +92,7 @@ def test_squat_reps_are_found_and_measured(squat):
     an = analyze(result.angles, session.events)
     assert len(scripted) == 5
     assert sorted({r.index for r in an.squat}) == [1, 2, 3, 4, 5]  # rep count exact
-    T = true_angles(truth)
+    T = angles_from_table(truth)
     for r in an.squat:
         s = scripted[r.index - 1]
         assert r.found == "detected"
@@ -134,7 +128,7 @@ def synthetic(rot_right, rot_left=None, pelvis=None, rate=100.0):
     hip = {"right": np.radians(np.column_stack([z, z, rot_right])),
            "left": np.radians(np.column_stack([z, z, z if rot_left is None else rot_left]))}
     p = np.zeros((n, 3)) if pelvis is None else np.radians(pelvis)
-    return _Plain(t, hip, p)
+    return AngleSeries(t, hip, p)
 
 
 def excursion(peak, n_move=100, n_hold=300, n_rest=100):

@@ -44,8 +44,13 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 
+from hipimu.core._arrays import runs
 from hipimu.core.conventions import (
+    HIP_QUANTITIES,
+    PELVIS_QUANTITIES,
     SIDES,
+    hip_column,
+    pelvis_column,
     hip_angles_rad,
     hip_rotation_from_angles,
     pelvis_rotation_from_angles,
@@ -54,7 +59,7 @@ from hipimu.core.model import Event, intervals
 from hipimu.core.norms import COMPENSATION_DEG, MDC_DEG
 
 __all__ = [
-    "AnalysisOptions", "RotationTrial", "SquatRep", "SessionAnalysis", "analyze",
+    "AnalysisOptions", "AngleSeries", "RotationTrial", "SquatRep", "SessionAnalysis", "analyze", "angles_from_table",
     "find_rotation_trials", "find_squat_reps", "rotation_trial", "squat_rep", "ir_reserve",
     "side_stats", "symmetry_index", "summarize_trial", "ROTATION_TESTS",
 ]
@@ -155,19 +160,13 @@ class SessionAnalysis:
 # ---------------------------------------------------------------------------
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[start, end) index runs where ``mask`` holds."""
-    edges = np.flatnonzero(np.diff(np.r_[0, mask.astype(np.int8), 0]))
-    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
-
-
 def _excursions(t: np.ndarray, rot: np.ndarray, o: AnalysisOptions) -> list[tuple[int, int, int]]:
     """(start, end, sign) index spans where ``rot`` goes beyond ``excursion_rad``,
     widened to where it is back within ``neutral_rad``."""
     out = []
     near = np.abs(rot) <= o.neutral_rad
     for sign in (1, -1):
-        for a, b in _runs(sign * rot > o.excursion_rad):
+        for a, b in runs(sign * rot > o.excursion_rad):
             before = np.flatnonzero(near[:a])
             after = np.flatnonzero(near[b:])
             a0 = int(before[-1]) if len(before) else 0
@@ -275,7 +274,7 @@ def find_squat_reps(angles: _Angles, start_s: float = -math.inf, end_s: float = 
         return []
     tt = t[sel]
     flex = np.mean([angles.hip[s][sel, 0] for s in angles.hip], axis=0)
-    deep = _runs(flex > o.rep_flexion_rad)
+    deep = runs(flex > o.rep_flexion_rad)
     reps = []
     prev_end = 0
     for k, (a, b) in enumerate(deep):
@@ -457,7 +456,7 @@ def summarize_trial(test: str, hip: dict[str, np.ndarray], pelvis_rad: np.ndarra
     t = np.arange(n, dtype=np.float64)  # the samples' order is all the summaries use
     out = {}
     for side, a in hip.items():
-        ang = _Plain(t, {side: a}, pelvis_rad)
+        ang = AngleSeries(t, {side: a}, pelvis_rad)
         if test == "squat":
             r = squat_rep(ang, side, 0.0, float(n))
             out[side] = {"depth_rad": r.depth_rad, "ir_at_bottom_rad": r.ir_at_bottom_rad,
@@ -477,7 +476,18 @@ def summarize_trial(test: str, hip: dict[str, np.ndarray], pelvis_rad: np.ndarra
 
 
 @dataclass
-class _Plain:
+class AngleSeries:
+    """Plain angle arrays (radians, time on axis 0): what the analysis reads."""
+
     time_s: np.ndarray
     hip: dict[str, np.ndarray]
     pelvis: np.ndarray
+
+
+def angles_from_table(table: dict[str, np.ndarray]) -> AngleSeries:
+    """An angle table in degrees (the columns of :func:`hipimu.core.pipeline.angle_table_deg`,
+    or the simulator's truth) as radians, hip angles for the sides it has."""
+    hip = {s: np.radians(np.column_stack([table[hip_column(q, s)] for q in HIP_QUANTITIES]))
+           for s in SIDES if hip_column("flexion", s) in table}
+    pelvis = np.radians(np.column_stack([table[pelvis_column(q)] for q in PELVIS_QUANTITIES]))
+    return AngleSeries(np.asarray(table["time_s"], dtype=np.float64), hip, pelvis)

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QListWidgetItem, QPushButton, QSizePolicy, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
+from hipimu.core._arrays import runs
 from hipimu.core.live_types import GuideState
 
 __all__ = ["COLORS", "LEVEL_COLORS", "LINK_COLORS", "EVENT_COLORS", "BigNumber", "QualityLight", "SensorChip",
@@ -221,8 +222,9 @@ class _Traces(pg.GraphicsObject):
                 p.drawPolyline(poly)
 
 
-def _pen(color: str) -> QPen:
-    pen = QPen(QColor(color), 1)
+def _pen(color: str | QColor, style: Qt.PenStyle = Qt.SolidLine) -> QPen:
+    """A 1-px pen whatever the plot's scale."""
+    pen = QPen(QColor(color), 1, style)
     pen.setCosmetic(True)
     return pen
 
@@ -230,12 +232,8 @@ def _pen(color: str) -> QPen:
 def _polylines(x: np.ndarray, y: np.ndarray) -> list[QPolygonF]:
     """``(x, y)`` as polylines, one per run of finite values."""
     finite = np.isfinite(y)
-    if finite.all():
-        runs = [(0, len(y))] if len(y) > 1 else []
-    else:
-        edges = np.flatnonzero(np.diff(np.r_[0, finite.astype(np.int8), 0]))
-        runs = [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2]) if b - a > 1]
-    return [pg.functions.arrayToQPolygonF(x[a:b], y[a:b]) for a, b in runs]
+    spans = [(0, len(y))] if finite.all() else runs(finite)
+    return [pg.functions.arrayToQPolygonF(x[a:b], y[a:b]) for a, b in spans if b - a > 1]
 
 
 class _HLine(QGraphicsLineItem):
@@ -243,9 +241,7 @@ class _HLine(QGraphicsLineItem):
 
     def __init__(self, span: tuple[float, float], color: QColor) -> None:
         super().__init__()
-        pen = QPen(color, 1, Qt.DashLine)
-        pen.setCosmetic(True)
-        self.setPen(pen)
+        self.setPen(_pen(color, Qt.DashLine))
         self._span = span
         self._value = math.nan
         self.hide()
