@@ -33,7 +33,8 @@ deg = math.degrees
 
 
 
-@pytest.fixture(scope="module", params=[("seated_rotation", 3), ("prone_rotation", 4)], ids=["seated", "prone"])
+@pytest.fixture(scope="module", params=[("seated_rotation", 3), ("prone_rotation", 4), ("seated_rotation_compensating", 3)],
+                ids=["seated", "prone", "seated-compensating"])
 def rotation(request):
     scenario, seed = request.param
     session, truth = simulate_session(scenario, seed=seed)
@@ -67,7 +68,13 @@ def test_rotation_trials_from_events_match_the_truth(rotation):
         assert deg(r.pelvic_compensation_rad) == pytest.approx(deg(tr.pelvic_compensation_rad), abs=1.0)
         assert deg(tr.pelvic_compensation_rad) == pytest.approx(
             max(s["ir_obliquity_deg"], s["er_obliquity_deg"], s["ir_pelvis_rotation_deg"], s["er_pelvis_rotation_deg"]), abs=1.0)
-        assert not r.compensating  # 1-3 deg: below the 5-deg threshold
+        if scenario == "seated_rotation_compensating":
+            # the pelvis hitches 6-10 deg sideways: flagged, with the amount; the thigh turns
+            # that much further in the room than the hip does
+            assert r.compensating and deg(r.pelvic_compensation_rad) > 5.5
+            assert deg(r.apparent_max_ir_rad - r.max_ir_rad) == pytest.approx(s["ir_obliquity_deg"], abs=1.5)
+        else:
+            assert not r.compensating  # 1-3 deg: below the 5-deg threshold
         # each end is held ~3 s (2.8-3.2 s scripted, plus the moves' last degrees)
         assert 2.5 < r.ir_held_s < 4.5 and 2.5 < r.er_held_s < 4.5
 
@@ -76,10 +83,11 @@ def test_rotation_trials_are_found_without_events(rotation):
     scenario, seed, session, truth, result = rotation
     scripted = task_truth(scenario, seed)
     events = [e for e in session.events if not e.kind.startswith("trial")]
-    an = analyze(result.angles, events, test=scenario)
+    test = session.info.test  # seated_rotation_compensating is a seated_rotation test
+    an = analyze(result.angles, events, test=test)
     assert len(an.rotation) == len(scripted) == 6
     for r, s in zip(an.rotation, scripted):
-        assert r.found == "detected" and r.side == s["side"] and r.test == scenario
+        assert r.found == "detected" and r.side == s["side"] and r.test == test
         # inside the scripted trial, around its movements
         assert s["start_s"] - 0.1 <= r.start_s < s["start_s"] + 1.5 and s["end_s"] - 1.5 < r.end_s <= s["end_s"] + 0.1
         assert deg(r.max_ir_rad) == pytest.approx(s["ir_deg"], abs=2.0)
@@ -119,6 +127,27 @@ def test_squat_reps_without_events_and_the_declared_test(squat):
     assert len({r.index for r in an.squat}) == 5
     with pytest.raises(ValueError, match="--test"):
         analyze(result.angles, events)
+
+
+def test_ir_reserve_of_one_session_with_a_rotation_test_and_squats():
+    """Seated IR/ER, stand up, squat: the table's IR minus the IR the squat used, per side."""
+    session, truth = simulate_session("seated_rotation_squat", seed=0)
+    scripted = task_truth("seated_rotation_squat", 0)
+    result = process_session(session)
+    an = analyze(result.angles, session.events)
+    assert an.tests() == ["seated_rotation", "squat"]
+    assert len(an.rotation) == 6 and sorted({r.index for r in an.squat}) == [1, 2, 3, 4, 5]
+    reserve = {r["side"]: r for r in ir_reserve(an.rotation, an.squat)}
+    T = angles_from_table(truth)
+    true = analyze(T, session.events)
+    true_reserve = {r["side"]: r for r in ir_reserve(true.rotation, true.squat)}
+    for side in ("left", "right"):
+        assert deg(reserve[side]["reserve_rad"]) == pytest.approx(deg(true_reserve[side]["reserve_rad"]), abs=1.5)
+        # the script: mean scripted table IR minus mean scripted IR at the bottom
+        table = np.mean([t["ir_deg"] for t in scripted if t["kind"] == "trial" and t["side"] == side])
+        used = np.mean([t[f"ir_{side}_deg"] for t in scripted if t["kind"] == "rep"])
+        assert deg(reserve[side]["reserve_rad"]) == pytest.approx(table - used, abs=2.5)
+        assert 10.0 < deg(reserve[side]["reserve_rad"]) < 35.0
 
 
 def synthetic(rot_right, rot_left=None, pelvis=None, rate=100.0):

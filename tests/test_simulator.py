@@ -19,7 +19,7 @@ from scipy.spatial.transform import Rotation
 
 from hipimu.core import conventions
 from hipimu.sources.simulate import _body, _scenarios
-from hipimu.sources.simulate._scenarios import SCENARIOS, TRUTH_COLUMNS, build_motion, simulate
+from hipimu.sources.simulate._scenarios import SCENARIOS, TRUTH_COLUMNS, build_motion, simulate, task_truth
 
 G = 9.80665
 ROLES = ("pelvis", "thigh_left", "thigh_right")
@@ -334,6 +334,42 @@ def test_pelvis_obliquity_and_rotation_signs(scenario):
     assert np.all(right_w[fwd, 0] > 0) and np.all(right_w[back, 0] < 0)  # right side forward / back
 
 
+def test_the_compensating_subject_hitches_the_pelvis_beyond_the_threshold():
+    """Same seed, same hip targets as seated_rotation; the pelvis tilts 6-10 deg sideways at end range."""
+    plain, comp = task_truth("seated_rotation", 1), task_truth("seated_rotation_compensating", 1)
+    assert [(t["ir_deg"], t["er_deg"]) for t in plain] == [(t["ir_deg"], t["er_deg"]) for t in comp]
+    out = sim("seated_rotation_compensating", seed=1, ideal=True)
+    tr = out["truth"]
+    for t in comp:
+        assert 6.0 <= t["ir_obliquity_deg"] <= 10.0 and 6.0 <= t["er_obliquity_deg"] <= 10.0
+        assert t["ir_thigh_deg"] == pytest.approx(t["ir_deg"] + t["ir_obliquity_deg"])
+        w = (tr["time_s"] >= t["start_s"]) & (tr["time_s"] <= t["end_s"])
+        obl = tr["pelvis_obliquity_deg"][w]
+        assert np.ptp(obl) == pytest.approx(t["ir_obliquity_deg"] + t["er_obliquity_deg"], abs=1.0)
+        rot_deg = tr[f"hip_rotation_{t['side']}_deg"][w]
+        assert rot_deg.max() == pytest.approx(t["ir_deg"], abs=1.0)  # the hip itself: as scripted
+
+
+def test_seated_rotation_then_squat_in_one_session():
+    out = sim("seated_rotation_squat", seed=0, ideal=True)
+    tr = out["truth"]
+    _, r_f = segs(out)
+    labels = [e[2] for e in kinds(out, "trial_start")]
+    assert labels == ["seated_rotation"] * 6 + ["squat"]
+    assert len(kinds(out, "rep_start")) == 5
+    (squat,) = window(out, "trial_start", "trial_end", "squat")
+    seated_end = window(out, "trial_start", "trial_end", "seated_rotation", side="left", index=3)[0][1]
+    # stood up between the tests: upright and still at the squat's start, thighs vertical
+    i = np.searchsorted(tr["time_s"], squat[0])
+    assert abs(tr["pelvis_tilt_deg"][i]) < 2.0
+    for side in ("left", "right"):
+        assert abs(tr[f"hip_flexion_{side}_deg"][i]) < 2.0
+        assert r_f[side].apply([0.0, -1.0, 0.0])[i][1] < -0.99
+    standing_up = (tr["time_s"] > seated_end) & (tr["time_s"] < squat[0])
+    assert tr["hip_flexion_right_deg"][standing_up].max() < 120.0  # no impossible flexion on the way
+    assert [t["kind"] for t in task_truth("seated_rotation_squat", 0)] == ["trial"] * 6 + ["rep"] * 5
+
+
 def test_turns_change_heading_in_long_mixed():
     out = sim("long_mixed", seed=2, ideal=True, duration_s=90.0)
     tr = out["truth"]
@@ -625,7 +661,8 @@ def test_bad_arguments_raise_value_error(kw):
 
 def test_output_shapes_and_types():
     out = sim("static", seed=0, duration_s=2.0)
-    assert set(SCENARIOS) == {"squat", "seated_rotation", "prone_rotation", "long_mixed", "static", "sensor_six_pose", "sensor_mag_turns"}
+    assert set(SCENARIOS) == {"squat", "seated_rotation", "prone_rotation", "seated_rotation_compensating",
+                              "seated_rotation_squat", "long_mixed", "static", "sensor_six_pose", "sensor_mag_turns"}
     m = len(out["truth"]["time_s"])
     assert np.allclose(np.diff(out["truth"]["time_s"]), 0.01)
     assert out["truth"]["time_s"][0] == 0.0

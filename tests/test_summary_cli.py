@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import shutil
 
 import pytest
 
@@ -15,9 +16,10 @@ from hipimu.sources.simulate import simulate_session, task_truth
 from hipimu.storage.recording import save_session
 
 
-def _save(session, path, subject=None, events=None, test=None):
+def _save(session, path, subject=None, events=None, test=None, recorded=None):
     info = session.info if subject is None else dataclasses.replace(session.info, subject_id=subject)
     info = info if test is None else dataclasses.replace(info, test=test)
+    info = info if recorded is None else dataclasses.replace(info, created_utc=recorded)
     session = dataclasses.replace(session, info=info, events=session.events if events is None else events)
     save_session(session, path)
     return path
@@ -31,12 +33,19 @@ def sessions(tmp_path_factory):
     cohort = d / "cohort"
     cohort.mkdir()
     paths = {
-        "seated": _save(seated, cohort / "s01_seated.hipimu", subject="S01"),
+        "seated": _save(seated, cohort / "s01_seated.hipimu", subject="S01", recorded="2026-03-02T09:00:00Z"),
         "squat": _save(squat, cohort / "s01_squat.hipimu", subject="S01"),
         # the same squat without its trial and rep events and not saying its test: the task must be declared
         "bare": _save(squat, d / "bare_squat.hipimu", test="",
                       events=[e for e in squat.events if not e.kind.startswith(("trial", "rep"))]),
     }
+    # a follow-up of S01's seated test six weeks later (named to sort before the first visit: the
+    # recording time orders them); the first visit copied next to it
+    follow = d / "followup"
+    follow.mkdir()
+    later, _ = simulate_session("seated_rotation", seed=4)
+    paths["followup"] = _save(later, follow / "a_followup.hipimu", subject="S01", recorded="2026-04-13T09:00:00Z")
+    shutil.copy(paths["seated"], follow / "s01_seated.hipimu")
     # no calibration routine: the recording starts after it
     cut = {r: b.between(40.0, 1e9) for r, b in seated.samples.items()}
     late = dataclasses.replace(seated, samples=cut, events=[e for e in seated.events if e.time_s >= 40.0])
@@ -102,6 +111,36 @@ def test_a_folder_gives_one_cohort_csv_with_the_ir_reserve(sessions, tmp_path, c
     assert "2 sessions" in capsys.readouterr().out
 
 
+def test_change_between_a_subjects_sessions_against_the_mdc(sessions, tmp_path, capsys):
+    d, p = sessions
+    out = tmp_path / "followup.csv"
+    assert main(["summary", str(d / "followup"), "-o", str(out)]) == 0
+    rows = read(out)
+    means = {(r["session"], r["side"]): r for r in rows if r["kind"] == "mean"}
+    change = {r["side"]: r for r in rows if r["kind"] == "change"}
+    assert set(change) == {"left", "right"}
+    truth = {seed: [t for t in task_truth("seated_rotation", seed) if t["kind"] == "trial"] for seed in (3, 4)}
+    for side, r in change.items():
+        # the later visit against the earlier one, whatever the names' order
+        assert (r["session"], r["compared_with"], r["subject_id"], r["mdc_deg"]) == ("a_followup", "s01_seated", "S01", "5.00")
+        for q in ("max_ir_deg", "max_er_deg", "arc_deg"):
+            d_q = float(means[("a_followup", side)][q]) - float(means[("s01_seated", side)][q])
+            assert float(r[q]) == pytest.approx(d_q, abs=0.02)
+        # the change of the scripted IR (seed 4 minus seed 3), within the measurement's error
+        scripted = [sum(t["ir_deg"] for t in truth[seed] if t["side"] == side) / 3 for seed in (4, 3)]
+        assert float(r["max_ir_deg"]) == pytest.approx(scripted[0] - scripted[1], abs=1.0)
+    # the right arc grew by ~6 deg (beyond the MDC); nothing on the left changed by 5 deg
+    assert change["right"]["beyond_mdc"] == "arc+" and float(change["right"]["arc_deg"]) > 5.0
+    assert change["left"]["beyond_mdc"] == ""
+    text = capsys.readouterr().out
+    assert "2 between-session change rows" in text
+    assert "change: S01 seated_rotation right: arc +" in text and "beyond the 5 deg minimal detectable change" in text
+    # a larger MDC: no change beyond it
+    out2 = tmp_path / "followup_mdc8.csv"
+    assert main(["summary", str(d / "followup"), "--mdc-deg", "8", "-o", str(out2)]) == 0
+    assert [r["beyond_mdc"] for r in read(out2) if r["kind"] == "change"] == ["", ""]
+
+
 def test_a_bad_session_in_a_folder_is_named_and_the_rest_written(sessions, tmp_path, capsys):
     _, p = sessions
     folder = tmp_path / "mixed"
@@ -134,3 +173,8 @@ def test_existing_output_and_unknown_test(sessions, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["summary", str(p["seated"]), "--test", "lunge", "-o", str(tmp_path / "y.csv")])
     assert exc.value.code == 2 and "invalid choice" in capsys.readouterr().err
+    for flag, bad in (("--mdc-deg", "-1"), ("--compensation-deg", "lots")):
+        with pytest.raises(SystemExit) as exc:
+            main(["summary", str(p["seated"]), flag, bad, "-o", str(tmp_path / "y.csv")])
+        assert exc.value.code == 2 and "between 0 and 90" in capsys.readouterr().err
+    assert not (tmp_path / "y.csv").exists()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from hipimu.core.norms import COMPENSATION_DEG, MDC_DEG
 from hipimu.errors import HipimuError, InputError
 
 TEST_CHOICES = ("seated_rotation", "prone_rotation", "squat")
@@ -45,7 +47,22 @@ def _common(sp: argparse.ArgumentParser, output: str, output_help: str) -> None:
     sp.add_argument("--bands", type=Path, metavar="JSON", help="norm bands to compare with (default: docs/norms.md's)")
     sp.add_argument("--calibration-dir", type=Path, default=Path("calibration"), metavar="DIR",
                     help="where per-device sensor calibration files are looked up")
+    sp.add_argument("--compensation-deg", type=_positive_deg, default=COMPENSATION_DEG, metavar="DEG",
+                    help=f"flag pelvic compensation when a pelvis angle changes more than this during a rotation "
+                         f"trial (default {COMPENSATION_DEG:g})")
+    sp.add_argument("--mdc-deg", type=_positive_deg, default=MDC_DEG, metavar="DEG",
+                    help=f"minimal detectable change between a subject's sessions (default {MDC_DEG:g})")
     sp.add_argument("-f", "--force", action="store_true", help="replace existing output files")
+
+
+def _positive_deg(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = math.nan
+    if not (math.isfinite(v) and 0 < v < 90):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an angle in degrees between 0 and 90")
+    return v
 
 
 def _progress(paths: list[Path]):
@@ -62,9 +79,12 @@ def _progress(paths: list[Path]):
 def _analyse(args: argparse.Namespace, p: Path, batch: bool, failed: list[str]):
     """The analysed session, or None (batch: the reason added to ``failed``; else raised)."""
     from hipimu.apps.summary import analyse_session
+    from hipimu.core.analysis import AnalysisOptions
 
     try:
-        return analyse_session(p, test=args.test, calibration_dir=args.calibration_dir)
+        options = AnalysisOptions(compensation_rad=math.radians(args.compensation_deg),
+                                  mdc_rad=math.radians(args.mdc_deg))
+        return analyse_session(p, test=args.test, calibration_dir=args.calibration_dir, options=options)
     except HipimuError as exc:
         if not batch:
             raise
@@ -88,7 +108,7 @@ def _finish(failed: list[str], n: int) -> int:
 def cmd_summary(args: argparse.Namespace) -> int:
     from hipimu.apps.cli import _refuse_existing
     from hipimu.apps.config import load_bands
-    from hipimu.apps.summary import find_sessions, subject_rows, summary_rows, write_csv
+    from hipimu.apps.summary import change_rows, find_sessions, subject_rows, summary_rows, write_csv
 
     paths = find_sessions(args.session)
     _refuse_existing([args.output], args.force, inputs=paths if len(paths) < 50 else [])
@@ -97,11 +117,20 @@ def cmd_summary(args: argparse.Namespace) -> int:
     done = [a for p in _progress(paths) if (a := _analyse(args, p, args.session.is_dir(), failed)) is not None]
     rows = [r for a in done for r in summary_rows(a, bands)]
     rows += subject_rows(rows)
+    changes = change_rows(rows, args.mdc_deg)
+    rows += changes
     if done:
         write_csv(rows, args.output, overwrite=args.force)
     counts = {k: sum(r["kind"] == k for r in rows) for k in ("trial", "rep", "reserve")}
     print(f"{len(done)} session{'s' if len(done) != 1 else ''}: {counts['trial']} trial rows, {counts['rep']} rep rows, "
-          f"{counts['reserve']} IR reserve rows -> {args.output if done else 'nothing written'}")
+          f"{counts['reserve']} IR reserve rows, {len(changes)} between-session change rows -> "
+          f"{args.output if done else 'nothing written'}")
+    for c in changes:
+        if c["beyond_mdc"]:
+            moved = ", ".join(f"{q.removesuffix('_deg').replace('_', ' ')} {c[q]:+.1f}" for q in ("max_ir_deg", "max_er_deg", "arc_deg")
+                              if f"{q.removesuffix('_deg')}{'+' if c[q] > 0 else '-'}" in c["beyond_mdc"].split())
+            print(f"change: {c['subject_id']} {c['test']} {c['side']}: {moved} deg from {c['compared_with']} to "
+                  f"{c['session']} (beyond the {args.mdc_deg:g} deg minimal detectable change)")
     for a in done:
         for note in a.analysis.notes:
             print(f"note: {a.name}: {note}")

@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from hipimu.core.analysis import (
+    ROTATION_TESTS,
     AnalysisOptions,
     SessionAnalysis,
     analyze,
@@ -26,15 +27,16 @@ from hipimu.core.analysis import (
     side_stats,
     symmetry_index,
 )
-from hipimu.core.norms import DEFAULT_BANDS_DEG, band_status
+from hipimu.core.norms import DEFAULT_BANDS_DEG, MDC_DEG, band_status
 
-__all__ = ["Analysed", "analyse_session", "summary_rows", "group_rows", "subject_rows", "session_quality",
-           "write_csv", "SUMMARY_COLUMNS", "find_sessions"]
+__all__ = ["Analysed", "analyse_session", "summary_rows", "group_rows", "subject_rows", "change_rows",
+           "session_quality", "write_csv", "SUMMARY_COLUMNS", "CHANGE_QUANTITIES", "find_sessions"]
 
 #: The summary CSV's columns, in order (degrees, seconds). Rows: ``kind`` trial, rep,
-#: mean (per test and side over trials/reps), symmetry (right vs left, %), reserve.
+#: mean (per test and side over trials/reps), symmetry (right vs left, %), reserve,
+#: change (a subject's session against their previous one).
 SUMMARY_COLUMNS = (
-    "session", "subject_id", "kind", "test", "side", "index", "start_s", "end_s", "found",
+    "session", "subject_id", "recorded_utc", "kind", "test", "side", "index", "start_s", "end_s", "found",
     "max_ir_deg", "max_er_deg", "arc_deg", "ir_held_s", "er_held_s",
     "pelvic_compensation_deg", "pelvis_tilt_change_deg", "pelvis_obliquity_change_deg",
     "pelvis_rotation_change_deg", "compensating", "apparent_max_ir_deg", "apparent_max_er_deg",
@@ -43,7 +45,12 @@ SUMMARY_COLUMNS = (
     "n", "max_ir_sd_deg", "max_er_sd_deg", "arc_sd_deg", "depth_sd_deg", "ir_at_bottom_sd_deg",
     "max_ir_norm", "max_er_norm", "arc_goal", "depth_norm",
     "table_ir_deg", "squat_ir_deg", "ir_reserve_deg", "quality_min",
+    "compared_with", "mdc_deg", "beyond_mdc",
 )
+
+#: What a change row compares between sessions (the rotation tests' means): the
+#: quantities the minimal detectable change is quoted for.
+CHANGE_QUANTITIES = ("max_ir_deg", "max_er_deg", "arc_deg")
 
 
 @dataclass
@@ -134,7 +141,7 @@ def summary_rows(a: Analysed, bands: dict[str, dict[str, tuple[float, float]]] |
     bands = bands or DEFAULT_BANDS_DEG
     goals = bands.get("goals", {})
     an = a.analysis
-    base = {"session": a.name, "subject_id": a.subject_id}
+    base = {"session": a.name, "subject_id": a.subject_id, "recorded_utc": a.session.info.created_utc}
     rows: list[dict[str, Any]] = []
     for r in an.rotation:
         b = bands.get(r.test, {})
@@ -203,7 +210,8 @@ def group_rows(rows: Sequence[dict[str, Any]], bands: dict[str, dict[str, tuple[
     for k in keys:
         session, subject, kind, test, side = k
         sel = [r for r in rows if (r["session"], r["subject_id"], r["kind"], r["test"], r["side"]) == k]
-        row = {"session": session, "subject_id": subject, "kind": "mean", "test": test, "side": side, "n": len(sel),
+        row = {"session": session, "subject_id": subject, "recorded_utc": sel[0].get("recorded_utc", ""),
+               "kind": "mean", "test": test, "side": side, "n": len(sel),
                "start_s": min(r["start_s"] for r in sel), "end_s": max(r["end_s"] for r in sel)}
         for c in _MEANS[kind]:
             n, mean, sd = side_stats([r.get(c, math.nan) for r in sel])
@@ -226,7 +234,8 @@ def group_rows(rows: Sequence[dict[str, Any]], bands: dict[str, dict[str, tuple[
         left = means.get((session, subject, kind, test, "left"))
         if left is None:
             continue
-        row = {"session": session, "subject_id": subject, "kind": "symmetry", "test": test, "side": "right_vs_left",
+        row = {"session": session, "subject_id": subject, "recorded_utc": right.get("recorded_utc", ""),
+               "kind": "symmetry", "test": test, "side": "right_vs_left",
                "n": min(right["n"], left["n"])}
         for c in _MEANS[kind]:
             if c in _PELVIS:  # one pelvis: no left and right to compare
@@ -260,6 +269,32 @@ def subject_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 out.append({"session": " + ".join(sorted({r["session"] for r in table + squat})), "subject_id": subject,
                             "kind": "reserve", "test": test, "side": side, "table_ir_deg": t_ir,
                             "squat_ir_deg": s_ir, "ir_reserve_deg": t_ir - s_ir, "n": sum(r["n"] for r in table)})
+    return out
+
+
+def change_rows(rows: Sequence[dict[str, Any]], mdc_deg: float = MDC_DEG) -> list[dict[str, Any]]:
+    """Between-session change: per subject id, rotation test and side, each session's mean
+    against the same subject's previous session (by recording time, then name) --
+    later minus earlier for :data:`CHANGE_QUANTITIES` -- and ``beyond_mdc`` naming the
+    quantities whose change is at least ``mdc_deg`` (e.g. ``max_ir+ arc+``; empty: no
+    change beyond what the measurement's own variability explains)."""
+    means = [r for r in rows if r["kind"] == "mean" and r["test"] in ROTATION_TESTS and r["subject_id"]]
+    out = []
+    for key in sorted({(r["subject_id"], r["test"], r["side"]) for r in means}):
+        seq = sorted((r for r in means if (r["subject_id"], r["test"], r["side"]) == key),
+                     key=lambda r: (r.get("recorded_utc") or "", r["session"]))
+        for before, after in zip(seq, seq[1:]):
+            row = {"session": after["session"], "subject_id": key[0], "recorded_utc": after.get("recorded_utc", ""),
+                   "kind": "change", "test": key[1], "side": key[2], "n": min(before["n"], after["n"]),
+                   "compared_with": before["session"], "mdc_deg": mdc_deg}
+            flags = []
+            for c in CHANGE_QUANTITIES:
+                d = after.get(c, math.nan) - before.get(c, math.nan)
+                row[c] = d
+                if math.isfinite(d) and abs(d) >= mdc_deg:
+                    flags.append(c.removesuffix("_deg") + ("+" if d > 0 else "-"))
+            row["beyond_mdc"] = " ".join(flags)
+            out.append(row)
     return out
 
 

@@ -27,7 +27,8 @@ __all__ = ["SCENARIOS", "simulate_session", "SimulatedSource", "task_truth"]
 #: Longest task a simulation may have (memory grows with it: ~4 h is ~1 GB).
 MAX_DURATION_S = 4 * 3600.0
 
-_TEST_OF_SCENARIO = {"squat": "squat", "seated_rotation": "seated_rotation", "prone_rotation": "prone_rotation"}
+_TEST_OF_SCENARIO = {"squat": "squat", "seated_rotation": "seated_rotation", "prone_rotation": "prone_rotation",
+                     "seated_rotation_compensating": "seated_rotation"}
 
 
 def simulate_session(

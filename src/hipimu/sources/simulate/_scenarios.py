@@ -123,6 +123,10 @@ SCENARIOS: dict[str, str] = {
     "squat": "calibration, then one set of 5 bodyweight squats (~100-115 deg hip flexion, butt wink)",
     "seated_rotation": "calibration, then seated hip IR/ER: 3 trials right, 3 trials left",
     "prone_rotation": "calibration, then prone hip IR/ER (knee at 90 deg): 3 trials right, 3 trials left",
+    "seated_rotation_compensating": "as seated_rotation, but the pelvis hitches sideways 6-10 deg at end range "
+                                    "(pelvic compensation beyond the 5 deg threshold)",
+    "seated_rotation_squat": "calibration, seated hip IR/ER (3 trials per side), stand up, then 5 squats "
+                             "(the IR reserve in one session)",
     "long_mixed": "calibration, then duration_s (default 240 s) of pauses, marching in place and turns",
     "static": "calibration, then standing still for duration_s (default 30 s)",
     "sensor_six_pose": "no body: the bare boards on a table, each axis up then down, 5 s still per pose (40 s)",
@@ -292,13 +296,15 @@ def _squat(s: Script, rng: np.random.Generator, body: Body, duration_s: float | 
     s.hold(1.0)
 
 
-def _rotation_trials(s: Script, rng: np.random.Generator, test: str, ir_range, er_range, comp_sign: float) -> None:
+def _rotation_trials(s: Script, rng: np.random.Generator, test: str, ir_range, er_range, comp_sign: float,
+                     obliquity_range: tuple[float, float] = (1.0, 3.0)) -> None:
     """Zero and 3 IR/ER trials per leg, right then left (femurs anchored:
     the thighs rest on the plinth while the pelvis compensates).
 
     ``comp_sign``: sign of the obliquity compensation, per unit of side sign,
     during IR (chosen per posture so that the pelvic compensation lowers the
-    true hip rotation slightly below the thigh's own turn)."""
+    true hip rotation slightly below the thigh's own turn);
+    ``obliquity_range``: how far (deg) the pelvis tilts sideways at end range."""
     for side in ("right", "left"):
         sign = SIDE_SIGN[side]
         s.hold(1.0)
@@ -311,7 +317,7 @@ def _rotation_trials(s: Script, rng: np.random.Generator, test: str, ir_range, e
             s.hold(0.5)
             for direction, rng_deg in ((1.0, ir_range), (-1.0, er_range)):
                 target = direction * rng.uniform(*rng_deg)
-                k_obl = rng.uniform(1.0, 3.0)
+                k_obl = rng.uniform(*obliquity_range)
                 k_rot = rng.uniform(0.5, 2.0)
                 which = "ir" if direction > 0 else "er"
                 scripted[f"{which}_deg"] = abs(target)
@@ -336,7 +342,8 @@ def _rotation_trials(s: Script, rng: np.random.Generator, test: str, ir_range, e
     s.hold(0.5)
 
 
-def _seated_rotation(s: Script, rng: np.random.Generator, body: Body, duration_s: float | None) -> None:
+def _seated_rotation(s: Script, rng: np.random.Generator, body: Body, duration_s: float | None,
+                     obliquity_range: tuple[float, float] = (1.0, 3.0)) -> None:
     t0 = s.t
     flex = rng.uniform(83.0, 87.0)  # femurs ~horizontal with ~5 deg posterior tilt
     post = rng.uniform(3.0, 7.0)
@@ -346,7 +353,34 @@ def _seated_rotation(s: Script, rng: np.random.Generator, body: Body, duration_s
     s.move(2.5, at=t0 + 0.5, pos_y=0.55)
     s.move(3.0, at=t0, pos_x=-0.15)
     s.t = t0 + 3.0
-    _rotation_trials(s, rng, "seated_rotation", (30.0, 38.0), (35.0, 42.0), comp_sign=1.0)
+    _rotation_trials(s, rng, "seated_rotation", (30.0, 38.0), (35.0, 42.0), comp_sign=1.0,
+                     obliquity_range=obliquity_range)
+
+
+def _seated_rotation_compensating(s: Script, rng: np.random.Generator, body: Body, duration_s: float | None) -> None:
+    # The subject hitches the pelvis sideways to turn the thigh further: the
+    # thigh's turn in the room is the hip's plus 6-10 deg of obliquity.
+    _seated_rotation(s, rng, body, duration_s, obliquity_range=(6.0, 10.0))
+
+
+def _stand_up(s: Script, rng: np.random.Generator, body: Body) -> None:
+    """From sitting on the plinth (as left by ``_seated_rotation``) to standing:
+    lean forward, push up, stand still for 2 s."""
+    t0 = s.t
+    lean = rng.uniform(20.0, 30.0)
+    # leaning forward with the feet on the floor flexes the hips further
+    s.move(1.0, at=t0, pelvis_tilt=lean, **{f"hip_flexion_{side}": s.value(f"hip_flexion_{side}") + 0.5 * lean
+                                            for side in _SIDE_NAMES})
+    s.move(1.8, at=t0 + 1.0, pelvis_tilt=0.0, hip_flexion_left=0.0, hip_flexion_right=0.0)
+    s.move(2.0, at=t0 + 0.8, pos_y=body.pelvis_height_standing_m, pos_x=0.0)
+    s.t = t0 + 2.8
+    s.hold(2.0)
+
+
+def _seated_rotation_squat(s: Script, rng: np.random.Generator, body: Body, duration_s: float | None) -> None:
+    _seated_rotation(s, rng, body, duration_s)
+    _stand_up(s, rng, body)
+    _squat(s, rng, body, duration_s)
 
 
 def _prone_rotation(s: Script, rng: np.random.Generator, body: Body, duration_s: float | None) -> None:
@@ -429,6 +463,8 @@ _TASKS = {
     "squat": _squat,
     "seated_rotation": _seated_rotation,
     "prone_rotation": _prone_rotation,
+    "seated_rotation_compensating": _seated_rotation_compensating,
+    "seated_rotation_squat": _seated_rotation_squat,
     "long_mixed": _long_mixed,
     "static": _static,
 }
