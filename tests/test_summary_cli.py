@@ -141,6 +141,23 @@ def test_change_between_a_subjects_sessions_against_the_mdc(sessions, tmp_path, 
     assert [r["beyond_mdc"] for r in read(out2) if r["kind"] == "change"] == ["", ""]
 
 
+def test_equal_file_names_in_subfolders_stay_apart(sessions, tmp_path, capsys):
+    d, p = sessions
+    root = tmp_path / "clinic"
+    for sub, src in (("s01", p["seated"]), ("s02", p["followup"])):
+        (root / sub).mkdir(parents=True)
+        shutil.copy(src, root / sub / "visit.hipimu")
+    out = tmp_path / "clinic.csv"
+    assert main(["summary", str(root), "-o", str(out)]) == 0
+    rows = read(out)
+    assert {r["session"] for r in rows} == {"s01/visit", "s02/visit"}
+    assert sum(r["kind"] == "mean" and r["session"] == "s01/visit" for r in rows) == 2  # 3 trials each side, not 6
+    assert all(r["n"] == "3" for r in rows if r["kind"] == "mean")
+    reports = tmp_path / "reports"
+    assert main(["report", str(root), "-o", str(reports)]) == 0
+    assert sorted(x.relative_to(reports).as_posix() for x in reports.rglob("*.pdf")) == ["s01/visit.pdf", "s02/visit.pdf"]
+
+
 def test_a_bad_session_in_a_folder_is_named_and_the_rest_written(sessions, tmp_path, capsys):
     _, p = sessions
     folder = tmp_path / "mixed"

@@ -78,13 +78,14 @@ def _progress(paths: list[Path]):
 
 def _analyse(args: argparse.Namespace, p: Path, batch: bool, failed: list[str]):
     """The analysed session, or None (batch: the reason added to ``failed``; else raised)."""
-    from hipimu.apps.summary import analyse_session
+    from hipimu.apps.summary import analyse_session, session_label
     from hipimu.core.analysis import AnalysisOptions
 
     try:
         options = AnalysisOptions(compensation_rad=math.radians(args.compensation_deg),
                                   mdc_rad=math.radians(args.mdc_deg))
-        return analyse_session(p, test=args.test, calibration_dir=args.calibration_dir, options=options)
+        return analyse_session(p, test=args.test, calibration_dir=args.calibration_dir, options=options,
+                               label=session_label(p, args.session))
     except HipimuError as exc:
         if not batch:
             raise
@@ -114,15 +115,22 @@ def cmd_summary(args: argparse.Namespace) -> int:
     _refuse_existing([args.output], args.force, inputs=paths if len(paths) < 50 else [])
     bands = load_bands(args.bands)
     failed: list[str] = []
-    done = [a for p in _progress(paths) if (a := _analyse(args, p, args.session.is_dir(), failed)) is not None]
-    rows = [r for a in done for r in summary_rows(a, bands)]
+    rows: list[dict] = []
+    notes: list[str] = []
+    done = 0
+    for p in _progress(paths):  # keep each session's rows, not its samples and angles: memory stays flat
+        a = _analyse(args, p, args.session.is_dir(), failed)
+        if a is not None:
+            rows += summary_rows(a, bands)
+            notes += [f"note: {a.name}: {note}" for note in a.analysis.notes]
+            done += 1
     rows += subject_rows(rows)
     changes = change_rows(rows, args.mdc_deg)
     rows += changes
     if done:
         write_csv(rows, args.output, overwrite=args.force)
     counts = {k: sum(r["kind"] == k for r in rows) for k in ("trial", "rep", "reserve")}
-    print(f"{len(done)} session{'s' if len(done) != 1 else ''}: {counts['trial']} trial rows, {counts['rep']} rep rows, "
+    print(f"{done} session{'s' if done != 1 else ''}: {counts['trial']} trial rows, {counts['rep']} rep rows, "
           f"{counts['reserve']} IR reserve rows, {len(changes)} between-session change rows -> "
           f"{args.output if done else 'nothing written'}")
     for c in changes:
@@ -131,9 +139,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
                               if f"{q.removesuffix('_deg')}{'+' if c[q] > 0 else '-'}" in c["beyond_mdc"].split())
             print(f"change: {c['subject_id']} {c['test']} {c['side']}: {moved} deg from {c['compared_with']} to "
                   f"{c['session']} (beyond the {args.mdc_deg:g} deg minimal detectable change)")
-    for a in done:
-        for note in a.analysis.notes:
-            print(f"note: {a.name}: {note}")
+    for line in notes:
+        print(line)
     return _finish(failed, len(paths))
 
 
@@ -149,7 +156,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         if args.output.exists() and not args.output.is_dir():
             raise InputError(f"{args.output}: for a folder of sessions the output is a folder (one PDF per session)")
         args.output.mkdir(parents=True, exist_ok=True)
-        outputs = [args.output / f"{p.stem}.pdf" for p in paths]
+        # one PDF per session, in the same subfolders (equal file names in different subfolders stay apart)
+        outputs = [args.output / p.relative_to(args.session).with_suffix(".pdf") for p in paths]
+        for out in outputs:
+            out.parent.mkdir(parents=True, exist_ok=True)
     else:
         outputs = [args.output]
     _refuse_existing(outputs, args.force, inputs=paths if len(paths) < 50 else [])

@@ -30,7 +30,7 @@ from hipimu.core.analysis import (
 from hipimu.core.norms import DEFAULT_BANDS_DEG, MDC_DEG, band_status
 
 __all__ = ["Analysed", "analyse_session", "summary_rows", "group_rows", "subject_rows", "change_rows",
-           "session_quality", "write_csv", "SUMMARY_COLUMNS", "CHANGE_QUANTITIES", "find_sessions"]
+           "session_quality", "session_label", "write_csv", "SUMMARY_COLUMNS", "CHANGE_QUANTITIES", "find_sessions"]
 
 #: The summary CSV's columns, in order (degrees, seconds). Rows: ``kind`` trial, rep,
 #: mean (per test and side over trials/reps), symmetry (right vs left, %), reserve,
@@ -62,10 +62,13 @@ class Analysed:
     result: Any  # hipimu.core.pipeline.PipelineResult
     analysis: SessionAnalysis
     quality: dict[str, Any]
+    #: how rows and reports name the session (default: the file's stem; in a folder, its
+    #: path below the folder, so that equal file names in different subfolders stay apart)
+    label: str = ""
 
     @property
     def name(self) -> str:
-        return self.path.stem
+        return self.label or self.path.stem
 
     @property
     def subject_id(self) -> str:
@@ -73,7 +76,7 @@ class Analysed:
 
 
 def analyse_session(path: Path, *, test: str | None = None, calibration_dir: Path | None = None,
-                    options: AnalysisOptions | None = None) -> Analysed:
+                    options: AnalysisOptions | None = None, label: str = "") -> Analysed:
     """Load, compute the angles, analyse (raises HipimuError with a one-line reason)."""
     from hipimu.core.calibration import CalibrationError
     from hipimu.core.pipeline import process_session
@@ -95,7 +98,7 @@ def analyse_session(path: Path, *, test: str | None = None, calibration_dir: Pat
                            calibration_end_s=cal_end, options=options)
     except ValueError as exc:
         raise InputError(f"{path}: {exc}") from exc
-    return Analysed(Path(path), session, result, analysis, session_quality(session, result))
+    return Analysed(Path(path), session, result, analysis, session_quality(session, result), label)
 
 
 def _declared_test(session: Any) -> str | None:
@@ -317,6 +320,15 @@ def _cell(v: Any) -> str:
     if isinstance(v, (float, np.floating)):
         return "" if not math.isfinite(v) else f"{v:.2f}"
     return str(v)
+
+
+def session_label(path: Path, root: Path) -> str:
+    """A session's name in a folder's outputs: its path below ``root`` without the suffix
+    (``s01/visit2`` for ``root/s01/visit2.hipimu``); the file's stem for a single file."""
+    try:
+        return Path(path).relative_to(root).with_suffix("").as_posix() if Path(root).is_dir() else Path(path).stem
+    except ValueError:
+        return Path(path).stem
 
 
 def find_sessions(path: Path) -> list[Path]:
