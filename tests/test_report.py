@@ -30,17 +30,17 @@ def _poppler(tool: str) -> str:
 
 @pytest.fixture(scope="module")
 def analysed(tmp_path_factory):
-    """scenario -> Analysed, each simulated and analysed once; ``both``: the seated
-    trials and the squat reps in one analysis (what a session holding both tests gives)."""
+    """scenario -> Analysed, each simulated and analysed once; ``both``: a session holding
+    the seated test and squats (seated_rotation_squat), with a note added."""
     d = tmp_path_factory.mktemp("sessions")
     out = {}
-    for scenario in ("seated_rotation", "squat"):
-        session, _ = simulate_session(scenario, seed=3)
+    for scenario, seed in (("seated_rotation", 3), ("squat", 3), ("seated_rotation_squat", 0)):
+        session, _ = simulate_session(scenario, seed=seed)
         save_session(session, d / f"{scenario}.hipimu")
         out[scenario] = analyse_session(d / f"{scenario}.hipimu")
-    seated, squat = out["seated_rotation"].analysis, out["squat"].analysis
-    both = SessionAnalysis(seated.rotation, squat.squat, seated.sides, seated.options, ["a note from the analysis"])
-    out["both"] = dataclasses.replace(out["seated_rotation"], analysis=both)
+    both = out["seated_rotation_squat"]
+    out["both"] = dataclasses.replace(both, analysis=dataclasses.replace(
+        both.analysis, notes=[*both.analysis.notes, "a note from the analysis"]))
     return out
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import re
 import shutil
+import subprocess
 
 import pytest
 
@@ -54,6 +56,10 @@ def sessions(tmp_path_factory):
                                       devices={"pelvis": seated.devices["pelvis"]})
     paths["pelvis_only"] = _save(pelvis_only, d / "pelvis_only.hipimu")
     return d, paths
+
+
+def _pdf_text(path):
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True).stdout
 
 
 def read(path):
@@ -135,6 +141,14 @@ def test_change_between_a_subjects_sessions_against_the_mdc(sessions, tmp_path, 
     text = capsys.readouterr().out
     assert "2 between-session change rows" in text
     assert "change: S01 seated_rotation right: arc +" in text and "beyond the 5 deg minimal detectable change" in text
+    # the reports: the follow-up's first page shows the change since the first visit, marked beyond the MDC
+    reports = tmp_path / "reports"
+    assert main(["report", str(d / "followup"), "-o", str(reports)]) == 0
+    follow_text = _pdf_text(reports / "a_followup.pdf")
+    assert "Change since the previous session (s01_seated)" in follow_text
+    assert re.search(r"Seated rotation, right +[+-]\d+\.\d° +[+-]\d+\.\d° +\+\d+\.\d° \* +yes", follow_text)
+    assert re.search(r"Seated rotation, left( +[+-]\d+\.\d°){3} +no", follow_text)
+    assert "Change since" not in _pdf_text(reports / "s01_seated.pdf")  # the first visit has nothing to compare with
     # a larger MDC: no change beyond it
     out2 = tmp_path / "followup_mdc8.csv"
     assert main(["summary", str(d / "followup"), "--mdc-deg", "8", "-o", str(out2)]) == 0

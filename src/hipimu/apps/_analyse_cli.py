@@ -144,11 +144,21 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return _finish(failed, len(paths))
 
 
+def _recorded_utc(path: Path) -> str:
+    """When the recording was made (its metadata only; "" when unreadable: the analysis will say why)."""
+    from hipimu.storage.recording import load_session
+
+    try:
+        return load_session(path, roles=[]).info.created_utc or ""
+    except Exception:
+        return ""
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from hipimu.apps.cli import _refuse_existing
     from hipimu.apps.config import load_bands
     from hipimu.apps.report import write_report
-    from hipimu.apps.summary import find_sessions
+    from hipimu.apps.summary import change_rows, find_sessions, summary_rows
 
     paths = find_sessions(args.session)
     folder = args.session.is_dir()
@@ -166,11 +176,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     bands = load_bands(args.bands)
     failed: list[str] = []
     written = 0
+    # a subject's sessions in recording order, so that each report can show the change since the previous one
+    order = sorted(range(len(paths)), key=lambda i: (_recorded_utc(paths[i]), str(paths[i])))
+    paths, outputs = [paths[i] for i in order], [outputs[i] for i in order]
+    means: list[dict] = []  # the analysed sessions' mean rows (small), for the changes
     for p, out in zip(_progress(paths), outputs):
         a = _analyse(args, p, folder, failed)
         if a is None:
             continue
-        pages = write_report(a, out, bands=bands, overwrite=args.force)
+        mine = [r for r in summary_rows(a, bands) if r["kind"] == "mean"]
+        changes = [c for c in change_rows([*(m for m in means if m["subject_id"] == a.subject_id), *mine], args.mdc_deg)
+                   if c["session"] == a.name]
+        means += mine
+        pages = write_report(a, out, bands=bands, overwrite=args.force, changes=changes)
         written += 1
         if not folder:
             print(f"{pages} pages -> {out}")

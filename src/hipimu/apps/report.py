@@ -39,7 +39,7 @@ import numpy as np
 
 from hipimu.apps.summary import Analysed, summary_rows
 from hipimu.core.analysis import side_stats
-from hipimu.core.norms import DEFAULT_BANDS_DEG, MDC_DEG, band_status
+from hipimu.core.norms import DEFAULT_BANDS_DEG, band_status
 
 __all__ = ["A4_INCHES", "write_report"]
 
@@ -54,11 +54,14 @@ _RC = {"pdf.fonttype": 42, "font.size": 8, "axes.titlesize": 9, "axes.labelsize"
 _MAX_POINTS = 6000  #: a plotted series is thinned to about this many points
 
 
-def write_report(a: Analysed, path: Path, *, bands: dict | None = None, overwrite: bool = False) -> int:
+def write_report(a: Analysed, path: Path, *, bands: dict | None = None, overwrite: bool = False,
+                 changes: Sequence[dict] = ()) -> int:
     """Write the report of ``a`` to ``path`` (whole or not at all); the number of pages.
 
     ``bands``: the reference ranges (:data:`hipimu.core.norms.DEFAULT_BANDS_DEG` by
-    default; ``bands["goals"]`` the practitioners' goals). Raises
+    default; ``bands["goals"]`` the practitioners' goals). ``changes``: this session's
+    ``kind`` = ``change`` rows (:func:`hipimu.apps.summary.change_rows`: against the
+    subject's previous session), printed on the first page. Raises
     :class:`hipimu.errors.InputError` if ``path`` exists and ``overwrite`` is false.
     """
     import matplotlib
@@ -68,7 +71,7 @@ def write_report(a: Analysed, path: Path, *, bands: dict | None = None, overwrit
 
     bands = bands or DEFAULT_BANDS_DEG
     with atomic_output(path, overwrite=overwrite) as tmp, matplotlib.rc_context(_RC):
-        pages = [_summary_page(a, bands)]
+        pages = [_summary_page(a, bands, changes)]
         for test in a.analysis.tests():
             if test != "squat":
                 pages.append(_rotation_page(a, test, bands))
@@ -191,7 +194,7 @@ def _date(s: str) -> str:
     return (d.astimezone(UTC) if d.tzinfo else d).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _summary_page(a: Analysed, bands: dict) -> Any:
+def _summary_page(a: Analysed, bands: dict, changes: Sequence[dict] = ()) -> Any:
     info = a.session.info
     tests = a.analysis.tests()
     fig = _page("Hip rotation report", f"hipimu · {a.name}")
@@ -256,15 +259,39 @@ def _summary_page(a: Analysed, bands: dict) -> Any:
             foot.append(f"IR reserve, {r['side']}: {_f(r['ir_reserve_deg'], 1, '°')} ({_TEST_NAMES.get(r['test'])} "
                         f"max IR {_f(r['table_ir_deg'], 1, '°')} minus squat IR at the bottom "
                         f"{_f(r['squat_ir_deg'], 1, '°')}).")
-    foot.append(f"Minimal detectable change: {MDC_DEG:g}°. A change between sessions smaller than {MDC_DEG:g}° is "
+    mdc = _deg(a.analysis.options.mdc_rad)
+    foot.append(f"Minimal detectable change: {mdc:g}°. A change between sessions smaller than {mdc:g}° is "
                 "within the measurement's own variability; only a larger change counts.")
     y = _text(fig, y, foot, size=8) - 0.01
+    if changes:
+        y = _changes(fig, y, changes, mdc) - 0.01
     notes = list(a.analysis.notes)
     if notes:
         fig.text(0.07, y, "Analysis notes", fontsize=9, fontweight="bold", va="top")
         _text(fig, y - 0.018, [f"• {n}" for n in notes[:12]] + ([f"… and {len(notes) - 12} more"] if len(notes) > 12
                                                                   else []), size=8)
     return fig
+
+
+def _changes(fig: Any, y: float, changes: Sequence[dict], mdc: float) -> float:
+    """The table of changes since the subject's previous session, beyond-MDC cells marked."""
+    first = changes[0]
+    fig.text(0.07, y, f"Change since the previous session ({first['compared_with']})", fontsize=10,
+             fontweight="bold", va="top")
+    cells = []
+    for c in changes:
+        flagged = set(str(c.get("beyond_mdc", "")).split())
+        row = [f"{_TEST_NAMES.get(c['test'], c['test'])}, {c['side']}"]
+        for q in ("max_ir", "max_er", "arc"):
+            v = c.get(f"{q}_deg", math.nan)
+            beyond = _ok(v) and f"{q}{'+' if v > 0 else '-'}" in flagged
+            row.append(_signed(v, "°") + (" *" if beyond else ""))
+        row.append("yes" if flagged else "no")
+        cells.append(row)
+    y = _table(fig, y - 0.02, ["", "max IR", "max ER", "arc", f"beyond MDC ({mdc:g}°)"], cells,
+               col_widths=[0.3, 0.15, 0.15, 0.15, 0.17])
+    return _text(fig, y - 0.005, ["Later minus earlier mean; * marks a change of at least the minimal detectable change."],
+                 size=8)
 
 
 # ---------------------------------------------------------------------------
