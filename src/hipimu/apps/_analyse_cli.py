@@ -135,8 +135,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
           f"{args.output if done else 'nothing written'}")
     for c in changes:
         if c["beyond_mdc"]:
-            moved = ", ".join(f"{q.removesuffix('_deg').replace('_', ' ')} {c[q]:+.1f}" for q in ("max_ir_deg", "max_er_deg", "arc_deg")
-                              if f"{q.removesuffix('_deg')}{'+' if c[q] > 0 else '-'}" in c["beyond_mdc"].split())
+            moved = ", ".join(f"{q.replace('_', ' ')} {c[q + '_deg']:+.1f}" for q in (t[:-1] for t in c["beyond_mdc"].split()))
             print(f"change: {c['subject_id']} {c['test']} {c['side']}: {moved} deg from {c['compared_with']} to "
                   f"{c['session']} (beyond the {args.mdc_deg:g} deg minimal detectable change)")
     for line in notes:
