@@ -1,6 +1,7 @@
 """The command line as a user meets it: help, output, one-line errors, exit codes."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -185,9 +186,13 @@ def test_demo_runs_and_summarises(capsys, tmp_path):
     rc, out, err = run(capsys, "demo", "--out", str(tmp_path))
     assert rc == 0, err
     assert "Ground truth of the virtual subject" in out and "seated_rotation right" in out
-    assert (tmp_path / "seated_rotation.hipimu").exists() and (tmp_path / "seated_rotation_truth.csv").exists()
-    # the analysis: 3 trials per side, a summary CSV and a report
+    name = "seated_rotation_squat"  # the default: the seated rotation test, then squats
+    assert (tmp_path / f"{name}.hipimu").exists() and (tmp_path / f"{name}_truth.csv").exists()
+    # the analysis: 3 trials per side, 5 reps, the IR reserve per side, a summary CSV and a report
     assert "seated_rotation, right: 3 trials, max IR" in out and "seated_rotation, left: 3 trials" in out
+    assert "squat, right: 5 reps" in out and "squat, left: 5 reps" in out
+    reserve = re.findall(r"IR reserve, (left|right): (-?\d+\.\d) deg", out)
+    assert sorted(side for side, _ in reserve) == ["left", "right"] and all(5 < float(v) < 40 for _, v in reserve)
     assert (tmp_path / "summary.csv").stat().st_size > 0 and (tmp_path / "report.pdf").read_bytes()[:5] == b"%PDF-"
 
 

@@ -220,7 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
         "print what hipimu knows about it, analyse it (summary CSV and PDF report), then open the live dashboard on the virtual subject "
         "(without a display: save a picture of the dashboard replaying the session).",
     )
-    sp.add_argument("--scenario", default="seated_rotation", choices=list(SCENARIOS), metavar="NAME", help="scenario to simulate")
+    sp.add_argument("--scenario", default="seated_rotation_squat", choices=list(SCENARIOS), metavar="NAME",
+                    help="scenario to simulate (default: seated rotation test, then squats)")
     sp.add_argument("--out", type=Path, default=Path("out/demo"), metavar="DIR", help="folder for the demo's files (replaced on every run)")
     sp.add_argument("--seed", type=int, default=1, metavar="N", help="random seed")
     sp.add_argument("--no-window", action="store_true", help="do not open the dashboard; save a picture of it instead")
@@ -463,6 +464,10 @@ def _demo_analysis(args: argparse.Namespace, rec: Path) -> None:
         else:
             print(f"   {r['test']}, {r['side']}: {r['n']} trials, max IR {r['max_ir_deg']:.1f} (SD {r['max_ir_sd_deg']:.1f}), "
                   f"max ER {r['max_er_deg']:.1f}, arc {r['arc_deg']:.0f} deg ({r['arc_goal']} the 75-100 goal)")
+    for r in rows:
+        if r["kind"] == "reserve":
+            print(f"   IR reserve, {r['side']}: {r['ir_reserve_deg']:.1f} deg ({r['test']} max IR {r['table_ir_deg']:.1f} "
+                  f"minus {r['squat_ir_deg']:.1f} used at the bottom of the squat)")
     print(f"   {len(rows)} rows -> {csv_path}; {pages} pages -> {pdf_path} ({time.perf_counter() - t0:.1f} s)")
 
 
@@ -472,7 +477,7 @@ def _demo_dashboard(args: argparse.Namespace, session, rec: Path, me: str) -> in
 
     from hipimu.apps.dashboard.app import has_display
 
-    live = ["live", "--simulate", "--scenario", args.scenario if args.scenario in ("squat", "seated_rotation", "prone_rotation", "long_mixed") else "seated_rotation",
+    live = ["live", "--simulate", "--scenario", "seated_rotation" if args.scenario.startswith("sensor_") else args.scenario,
             "--seed", str(args.seed), "--out-dir", str(args.out / "sessions")]
     if has_display() and os.environ.get("QT_QPA_PLATFORM", "") not in ("offscreen", "minimal") and not args.no_window:
         print("\n6. The live dashboard on the virtual subject (a simulated clinician at the controls; close the window to end) ...")
