@@ -43,7 +43,7 @@ SUMMARY_COLUMNS = (
     "depth_deg", "ir_at_bottom_deg", "adduction_at_bottom_deg", "tilt_top_deg", "tilt_bottom_deg",
     "butt_wink_deg", "knee_flare_abduction_deg", "knee_flare_er_deg", "depth_lr_diff_deg", "ir_at_bottom_lr_diff_deg",
     "n", "max_ir_sd_deg", "max_er_sd_deg", "arc_sd_deg", "depth_sd_deg", "ir_at_bottom_sd_deg",
-    "max_ir_norm", "max_er_norm", "arc_goal", "depth_norm",
+    "max_ir_norm", "max_er_norm", "arc_goal", "max_ir_goal", "max_er_goal", "depth_norm", "ir_at_bottom_norm",
     "table_ir_deg", "squat_ir_deg", "ir_reserve_deg", "quality_min",
     "compared_with", "mdc_deg", "beyond_mdc",
 )
@@ -161,6 +161,8 @@ def summary_rows(a: Analysed, bands: dict[str, dict[str, tuple[float, float]]] |
                      "max_ir_norm": band_status(_deg(r.max_ir_rad), b.get("ir")),
                      "max_er_norm": band_status(_deg(r.max_er_rad), b.get("er")),
                      "arc_goal": band_status(_deg(r.arc_rad), goals.get("arc")),
+                     "max_ir_goal": band_status(_deg(r.max_ir_rad), goals.get("ir")),
+                     "max_er_goal": band_status(_deg(r.max_er_rad), goals.get("er")),
                      "quality_min": r.quality_min})
     by_index: dict[int, dict[str, Any]] = {}
     for r in an.squat:
@@ -175,7 +177,8 @@ def summary_rows(a: Analysed, bands: dict[str, dict[str, tuple[float, float]]] |
                "tilt_top_deg": _deg(r.tilt_top_rad), "tilt_bottom_deg": _deg(r.tilt_bottom_rad),
                "butt_wink_deg": _deg(r.butt_wink_rad), "knee_flare_abduction_deg": _deg(r.knee_flare_abduction_rad),
                "knee_flare_er_deg": _deg(r.knee_flare_er_rad),
-               "depth_norm": band_status(_deg(r.depth_rad), sq.get("flexion")), "quality_min": r.quality_min}
+               "depth_norm": band_status(_deg(r.depth_rad), sq.get("flexion")),
+               "ir_at_bottom_norm": band_status(_deg(r.ir_at_bottom_rad), sq.get("ir")), "quality_min": r.quality_min}
         if other is not None and r.side == "right":  # right minus left, on the right's row
             row["depth_lr_diff_deg"] = _deg(r.depth_rad - other.depth_rad)
             row["ir_at_bottom_lr_diff_deg"] = _deg(r.ir_at_bottom_rad - other.ir_at_bottom_rad)
@@ -226,9 +229,12 @@ def group_rows(rows: Sequence[dict[str, Any]], bands: dict[str, dict[str, tuple[
             row["max_ir_norm"] = band_status(row["max_ir_deg"], b.get("ir"))
             row["max_er_norm"] = band_status(row["max_er_deg"], b.get("er"))
             row["arc_goal"] = band_status(row["arc_deg"], goals.get("arc"))
+            row["max_ir_goal"] = band_status(row["max_ir_deg"], goals.get("ir"))
+            row["max_er_goal"] = band_status(row["max_er_deg"], goals.get("er"))
             row["compensating"] = sum(int(r.get("compensating", 0)) for r in sel)
         else:
             row["depth_norm"] = band_status(row["depth_deg"], b.get("flexion"))
+            row["ir_at_bottom_norm"] = band_status(row["ir_at_bottom_deg"], b.get("ir"))
         means[k] = row
         out.append(row)
     for (session, subject, kind, test, side), right in means.items():
