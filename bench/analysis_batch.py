@@ -56,8 +56,7 @@ def _stages(path: Path, out_dir: Path) -> dict[str, float]:
     result = process_session(session)
     t["angles_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    w = result.calibration.windows
-    cal_end = max([w.static[1], *(b for _, b in w.functional.values())])
+    cal_end = result.calibration.windows.end_s
     an = analyze(result.angles, session.events, calibration_end_s=cal_end)
     a = Analysed(path, session, result, an, session_quality(session, result))
     t["analysis_s"] = time.perf_counter() - t0

@@ -517,8 +517,7 @@ def _quality_page(a: Analysed) -> Any:
         ax.axhline(0.5, color="black", ls="--", lw=0.8, label="0.5: reliable above")
         w = getattr(a.result.calibration, "windows", None)
         if w is not None:
-            ends = [w.static[1], *(b for _, b in w.functional.values())]
-            ax.axvspan(w.static[0], max(ends), facecolor="none", edgecolor="0.6", hatch="////", lw=0, zorder=0,
+            ax.axvspan(w.static[0], w.end_s, facecolor="none", edgecolor="0.6", hatch="////", lw=0, zorder=0,
                        label="calibration routine")
         for k, r in enumerate([*a.analysis.rotation, *a.analysis.squat]):
             ax.axvspan(r.start_s, r.end_s, facecolor="0.85", edgecolor="none", zorder=0,

@@ -90,8 +90,7 @@ def analyse_session(path: Path, *, test: str | None = None, calibration_dir: Pat
         result = process_session(session, None, cals)
     except CalibrationError as exc:
         raise InputError(f"{path}: no angles without the calibration routine: {exc}") from exc
-    w = result.calibration.windows
-    cal_end = max([w.static[1], *(b for _, b in w.functional.values())])
+    cal_end = result.calibration.windows.end_s
     declared = test or None
     try:
         analysis = analyze(result.angles, session.events, test=declared or _declared_test(session),

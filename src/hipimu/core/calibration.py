@@ -72,6 +72,11 @@ class CalibrationWindows:
     functional: dict[str, tuple[float, float]]
     found: str
 
+    @property
+    def end_s(self) -> float:
+        """Where the routine ends: the last of its windows' ends."""
+        return max([self.static[1], *(b for _, b in self.functional.values())])
+
 
 @dataclass
 class SegmentCalibration:

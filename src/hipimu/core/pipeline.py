@@ -125,8 +125,7 @@ def stance_windows(session: Session, calibration: AnatomicalCalibration) -> list
         return [(a, b) for a, b, ev in trials if ev.label == "free"]
     if session.info.test not in (None, "", "free"):
         return []
-    w = calibration.windows
-    return [(max([w.static[1], *(b for _, b in w.functional.values())]), np.inf)]
+    return [(calibration.windows.end_s, np.inf)]
 
 
 def angle_table_deg(angles: Angles) -> dict[str, np.ndarray]:

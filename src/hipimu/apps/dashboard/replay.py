@@ -147,8 +147,7 @@ class ReplayEngine(Controller):
                                      _num(s.get("rssi_dbm")), math.nan, int(s.get("reconnects", 0) or 0)))
         self.post("sensors", rows)
         if self.position_s is None:  # from the end of the calibration routine (before it: no angles worth showing)
-            w = self.result.calibration.windows
-            self.position_s = max([w.static[1], *(b for _, b in w.functional.values())])
+            self.position_s = self.result.calibration.windows.end_s
         self._post_results()
         self._jump(self.position_s)
 
