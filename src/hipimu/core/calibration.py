@@ -1,4 +1,5 @@
-"""Anatomical (sensor-to-segment) calibration from the clinician's routine.
+"""Anatomical (sensor-to-segment) calibration: its result types and the
+clinician's routine (the other methods: :mod:`hipimu.core.calibration_methods`).
 
 The routine (docs/calibration.md): stand still; two slow hip hinges; three slow
 knee lifts per instrumented leg; stand still. From it, for every sensor,
@@ -8,8 +9,9 @@ whatever its mounting:
   standing (the segments are upright then);
 * the segment's **mediolateral (Z) axis**: the principal axis of the segment's
   own angular velocity -- the pelvis in the hip hinges, each thigh in its knee
-  lifts -- with its sign from the known direction of the movement (a hinge
-  tips the pelvis forward, a knee lift flexes the hip);
+  lifts -- with its sign from the posture (the excursion away from standing
+  is anterior tilt for the pelvis, flexion for a thigh), blended with the
+  sensor's mounting where one is known, weighted by how well each is observed;
 * X = Y x Z (anterior), after making Z exactly perpendicular to Y;
 * each sensor's **heading offset**: in 6D every sensor's world has its own
   heading; while standing all segment frames point the same way (all hip
@@ -26,12 +28,29 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.spatial.transform import Rotation, Slerp
+from scipy.spatial.transform import Rotation
 
-from hipimu.core._arrays import moving_average, runs, wrap_rad
+from hipimu.core._arrays import moving_average, runs
 from hipimu.core.conventions import ROLES
 from hipimu.core.model import Event
 from hipimu.core.orientation import Orientation
+from hipimu.core.segment_axes import (
+    SKIN_NORMAL_IN_SEGMENT,
+    UP,
+    Mount,
+    between,
+    blend_horizontal,
+    frame_from_y_z,
+    heading_about_vertical,
+    heading_offsets,
+    mean_turn_rate_deg_s,
+    principal_axis,
+    relative_to_pelvis,
+    rotations,
+    sign_by_posture,
+    steps,
+    vertical_in_sensor,
+)
 from hipimu.errors import HipimuError
 
 __all__ = [
@@ -39,12 +58,19 @@ __all__ = [
     "CalibrationWindows",
     "SegmentCalibration",
     "AnatomicalCalibration",
+    "METHODS",
     "find_windows",
     "calibrate",
     "heading_about_vertical",
+    "check_mounting",
+    "mount_estimate",
+    "still_posture",
+    "rate_deg_s",
+    "first_still",
 ]
 
-UP = np.array([0.0, 1.0, 0.0])
+#: The calibration methods, best first (docs/calibration.md).
+METHODS = ("routine", "walk", "seated", "static")
 
 #: Gates. A movement must turn its segment at least this far (deg).
 MIN_EXCURSION_DEG = 20.0
@@ -54,17 +80,35 @@ MAX_AXIS_TILT_DEG = 10.0
 MAX_STILL_RATE_DEG_S = 5.0
 
 
+#: A direction from a sensor's mounting is this uncertain (deg): straps tilt
+#: the board on the skin by up to ~20 deg and a thigh is round.
+MOUNT_SD_DEG = 15.0
+
+
 class CalibrationError(HipimuError):
-    """The anatomical calibration cannot be trusted; the message says what to redo."""
+    """The anatomical calibration cannot be trusted; the message says what to redo.
+
+    ``phase``: the part of the recording or routine at fault (``stand``,
+    ``hip_hinge``, ``knee_lift_right``, ``walk``, ``sit``, ...; None: not one
+    part); ``gate``: which check failed (``still``, ``motion``, ``axis_tilt``,
+    ``wrong_leg``, ``swapped``, ``not_found``, ``mounting`` (not known),
+    ``mounting_contradiction`` (the data contradict it: upside down), ``input``)."""
+
+    def __init__(self, message: str, *, phase: str | None = None, gate: str = "input") -> None:
+        super().__init__(message)
+        self.phase = phase
+        self.gate = gate
 
 
 @dataclass(frozen=True)
 class CalibrationWindows:
     """Time windows (s, session time base) of the routine's parts.
 
-    ``static``: standing still. ``functional``: role -> the window in which
-    that segment's own movement defines its mediolateral axis (pelvis: the
-    hinges; thighs: their knee lifts). ``found``: how they were obtained
+    ``static``: standing (or, ``seated``, sitting) still. ``functional``:
+    role -> the window in which that segment's movement defines its
+    mediolateral axis (routine: the pelvis's hinges, each thigh's knee lifts;
+    walk: the straight walking; seated: the seated hip lifts); roles without
+    one take their axis from the mounting. ``found``: how they were obtained
     ("events", "given", "detected").
     """
 
@@ -118,18 +162,21 @@ class SegmentCalibration:
 @dataclass
 class AnatomicalCalibration:
     """The whole calibration: per-role :class:`SegmentCalibration`, the pelvis
-    reference orientation (standing, common world), the windows used, and a
-    grade: A (axes within 3 deg of ideal), B (6 deg), C (10 deg)."""
+    reference orientation (standing, common world), the windows used, the
+    ``method`` (:data:`METHODS`) and a grade: A (axes within 3 deg of ideal),
+    B (6 deg), C (10 deg), D (axes from the mounting alone: flagged)."""
 
     segments: dict[str, SegmentCalibration]
     reference_pelvis: Rotation
     windows: CalibrationWindows
     grade: str
     notes: list[str] = field(default_factory=list)
+    method: str = "routine"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "version": 1,
+            "method": self.method,
             "grade": self.grade,
             "notes": list(self.notes),
             "static_s": list(self.windows.static),
@@ -147,6 +194,7 @@ class AnatomicalCalibration:
             CalibrationWindows(tuple(d["static_s"]), {r: tuple(w) for r, w in d["functional_s"].items()}, d["windows_found_by"]),
             d["grade"],
             list(d.get("notes", [])),
+            d.get("method", "routine"),
         )
 
 
@@ -170,26 +218,13 @@ def _windows_from_events(events: list[Event], roles: list[str]) -> CalibrationWi
     return CalibrationWindows(spans["stand"], {r: spans[_PHASE_OF_ROLE[r]] for r in roles}, "events")
 
 
-def _steps(r: Rotation, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Body-frame rotation vectors (rad) between consecutive orientations and
-    the intervals (s, never zero): ``rotvec / dt`` is the angular velocity in
-    the sensor frame, with the filter's bias estimate already removed."""
-    return (r[:-1].inv() * r[1:]).as_rotvec(), np.maximum(np.diff(t), 1e-9)
-
-
-def _rotation(o: Orientation, sel: slice | np.ndarray) -> Rotation:
-    """``o.rotation()[sel]``, converting only the selected samples (a long
-    recording holds millions; the result is the same, bit for bit)."""
-    return Rotation.from_quat(o.quat_wxyz[sel], scalar_first=True)
-
-
-def _rate_deg_s(o: Orientation, grid: np.ndarray) -> np.ndarray:
+def rate_deg_s(o: Orientation, grid: np.ndarray) -> np.ndarray:
     """Angular speed of a sensor (deg/s) on ``grid`` (increasing), from its
     orientation. Only the samples up to the first at or after the grid's end
     take part: the interpolation never looks further (same result as with the
     whole recording)."""
     k = min(max(int(np.searchsorted(o.time_s, grid[-1])) + 1, 2), len(o)) if grid.size else len(o)
-    rv, dt = _steps(_rotation(o, slice(0, k)), o.time_s[:k])
+    rv, dt = steps(rotations(o, slice(0, k)), o.time_s[:k])
     return np.interp(grid, o.time_s[1:k], np.degrees(np.linalg.norm(rv, axis=1) / dt))
 
 
@@ -209,13 +244,13 @@ def find_windows(
     """
     roles = [r for r in ROLES if r in orientations]
     if "pelvis" not in roles:
-        raise CalibrationError("no pelvis sensor: hip and pelvis angles need one on the sacrum")
+        raise CalibrationError("no pelvis sensor: hip and pelvis angles need one on the sacrum", gate="input")
     if static is not None or functional is not None:
         if static is None or functional is None:
-            raise CalibrationError("give both --static A:B and --functional C:D, or neither")
+            raise CalibrationError("give both the standing and the functional window, or neither")
         for name, (a, b) in (("static", static), ("functional", functional)):
             if not b > a:
-                raise CalibrationError(f"--{name} {a:g}:{b:g}: the end must be after the start")
+                raise CalibrationError(f"{name} window {a:g}:{b:g}: the end must be after the start")
         return CalibrationWindows(static, {r: functional for r in roles}, "given")
     if events:
         w = _windows_from_events(events, roles)
@@ -224,20 +259,26 @@ def find_windows(
     return _detect_windows(orientations, roles)
 
 
+def first_still(grid: np.ndarray, rate: dict[str, np.ndarray], min_s: float = 2.0) -> tuple[float, float] | None:
+    """The first stretch (s) of >= ``min_s`` in which every sensor's averaged
+    rate (``rate``: role -> deg/s on ``grid``) is below the stillness gate."""
+    still = np.all([v < MAX_STILL_RATE_DEG_S for v in rate.values()], axis=0)
+    found = [(a, b) for a, b in runs(still) if grid[b - 1] - grid[a] >= min_s]
+    return (float(grid[found[0][0]]), float(grid[found[0][1] - 1])) if found else None
+
+
 def _detect_windows(orientations: dict[str, Orientation], roles: list[str]) -> CalibrationWindows:
     t0 = max(float(o.time_s[0]) for o in orientations.values())
     t1 = min(float(o.time_s[-1]) for o in orientations.values())
-    t1 = min(t1, t0 + 120.0)  # the routine is at the start (_rate_deg_s reads no further)
+    t1 = min(t1, t0 + 120.0)  # the routine is at the start (rate_deg_s reads no further)
     grid = np.arange(t0, t1, 0.02)
     if grid.size < 200:
-        raise CalibrationError("the recording is too short to hold the calibration routine")
-    rate = {r: moving_average(_rate_deg_s(orientations[r], grid), 25) for r in roles}
-    still = np.all([rate[r] < MAX_STILL_RATE_DEG_S for r in roles], axis=0)
-    static_runs = [(a, b) for a, b in runs(still) if grid[b - 1] - grid[a] >= 2.0]
-    if not static_runs:
-        raise CalibrationError("found no standing-still phase (>= 2 s, all sensors still) at the start: stand still for 3 s, then start the routine")
-    sa, sb = static_runs[0]
-    static = (float(grid[sa]), float(grid[sb - 1]))
+        raise CalibrationError("the recording is too short to hold the calibration routine", gate="not_found")
+    rate = {r: moving_average(rate_deg_s(orientations[r], grid), 25) for r in roles}
+    static = first_still(grid, rate)
+    if static is None:
+        raise CalibrationError("found no standing-still phase (>= 2 s, all sensors still) at the start: stand still for 3 s, then start the routine",
+                               phase="stand", gate="not_found")
     after = grid > static[1]
     functional: dict[str, tuple[float, float]] = {}
     moving = 30.0  # deg/s: a deliberate movement
@@ -249,7 +290,7 @@ def _detect_windows(orientations: dict[str, Orientation], roles: list[str]) -> C
         moves = [(a, b) for a, b in runs(own) if grid[b - 1] - grid[a] >= 0.3]
         if not moves:
             what = "hip hinges" if r == "pelvis" else f"knee lifts of the {ROLES[r].side} leg"
-            raise CalibrationError(f"found no {what} after the standing phase: repeat the routine")
+            raise CalibrationError(f"found no {what} after the standing phase: repeat the routine", phase=_PHASE_OF_ROLE[r], gate="not_found")
         # the first cluster of runs (gaps under 3 s belong together)
         first_a, last_b = moves[0]
         for a, b in moves[1:]:
@@ -265,70 +306,78 @@ def _detect_windows(orientations: dict[str, Orientation], roles: list[str]) -> C
 # ----------------------------------------------------------------------------
 
 
-def _between(o: Orientation, w: tuple[float, float]) -> np.ndarray:
-    return (o.time_s >= w[0]) & (o.time_s <= w[1]) & ~o.filled
-
-
-def heading_about_vertical(v_world: np.ndarray) -> float:
-    """Heading (rad) of a vector's horizontal part: angle from world +X
-    towards world -Z about +Y (right-hand rule about the vertical)."""
-    return float(np.arctan2(-v_world[..., 2], v_world[..., 0]))
-
-
-def _functional_axis(rot: Rotation, time_s: np.ndarray, sign_of_first_move: float) -> tuple[np.ndarray, float, float]:
-    """Principal angular-velocity axis (sensor frame) of the orientations
-    ``rot`` at ``time_s``, signed so that the movement's main excursion is
-    ``sign_of_first_move`` about it.
-
-    Returns (unit axis, planarity deg, excursion deg)."""
-    rv, dt = _steps(rot, time_s)
-    omega = rv / dt[:, None]
-    u, s, vt = np.linalg.svd(omega, full_matrices=False)
-    axis = vt[0]
-    planarity = float(np.degrees(np.arctan2(s[1], s[0])))
-    theta = np.cumsum(rv @ axis)  # rotation about the axis since the window start, rad
-    k = int(np.argmax(np.abs(theta)))
-    excursion = float(np.degrees(abs(theta[k])))
-    if np.sign(theta[k]) != sign_of_first_move:
-        axis = -axis
-    return axis, planarity, excursion
-
-
-def _window_span(o: Orientation, w: tuple[float, float]) -> slice:
-    idx = np.flatnonzero(_between(o, w))
+def _window_span(o: Orientation, w: tuple[float, float], phase: str | None) -> slice:
+    idx = np.flatnonzero(between(o, w))
     if idx.size < 20:
-        raise CalibrationError(f"{o.role}: too few samples in the functional window {w[0]:.1f}-{w[1]:.1f} s")
+        raise CalibrationError(f"{o.role}: too few samples in the window {w[0]:.1f}-{w[1]:.1f} s", phase=phase, gate="not_found")
     return slice(idx[0], idx[-1] + 1)
 
 
-def _relative_to_pelvis(thigh: Orientation, pelvis: Orientation, span: slice, yaw_rad: float) -> Rotation:
-    """The thigh sensor's orientation relative to the pelvis sensor over
-    ``span`` (thigh samples), the thigh's world turned by ``yaw_rad`` about the
-    vertical into the pelvis sensor's world."""
-    pt = pelvis.time_s
-    t = np.clip(thigh.time_s[span], pt[0], pt[-1])
-    # Slerp only over the pelvis samples around the window: from the start of
-    # the interval holding t[0] (Slerp's searchsorted(side="left") - 1) to the
-    # end of the one holding t[-1]; every instant then falls in the same
-    # interval as with the whole recording, and the result is bit-identical.
-    i0 = max(int(np.searchsorted(pt, t[0])) - 1, 0)
-    i1 = min(max(int(np.searchsorted(pt, t[-1])) + 1, i0 + 2), len(pt))
-    p = Slerp(pt[i0:i1], _rotation(pelvis, slice(i0, i1)))(t)
-    yaw = Rotation.from_rotvec(yaw_rad * UP)
-    return p.inv() * yaw * _rotation(thigh, span)
+def still_posture(o: Orientation, w: tuple[float, float], what: str = "standing", phase: str = "stand") -> Rotation:
+    """The sensor's orientations in a still window; raises when it moved."""
+    ms = between(o, w)
+    if ms.sum() < 20:
+        raise CalibrationError(f"too few {o.role} samples in the {what} window {w[0]:.1f}-{w[1]:.1f} s", phase=phase, gate="not_found")
+    r = rotations(o, ms)
+    rate = mean_turn_rate_deg_s(r, o.time_s[ms])
+    if rate > MAX_STILL_RATE_DEG_S:
+        verb = "stand" if what == "standing" else "sit"
+        raise CalibrationError(f"the subject was not still during the {what} phase ({o.role} turned {rate:.0f} deg/s on average): {verb} still for 3 s",
+                               phase=phase, gate="still")
+    return r
 
 
-def _segment_in_sensor(y_s: np.ndarray, a: np.ndarray) -> Rotation:
-    """Segment frame with Y = ``y_s`` and Z = the part of ``a`` perpendicular to it."""
-    z_s = a - (a @ y_s) * y_s
-    z_s /= np.linalg.norm(z_s)
-    return Rotation.from_matrix(np.column_stack([np.cross(y_s, z_s), y_s, z_s]))
+def mount_estimate(role: str, mount: Mount | None, y_s: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """The segment's Z (sensor frame) from the declared mounting, with its sd
+    (deg), given the vertical ``y_s``: the skin normal is lateral on a thigh,
+    posterior on the sacrum. None without a mounting, or when the skin
+    normal is too close to the vertical to say anything."""
+    if mount is None:
+        return None
+    n_seg = SKIN_NORMAL_IN_SEGMENT[role]
+    horiz = mount.out - (mount.out @ y_s) * y_s
+    if np.linalg.norm(horiz) < np.sin(np.radians(30.0)):
+        return None
+    horiz /= np.linalg.norm(horiz)
+    # the skin normal is the segment's +Z (right thigh), -Z (left thigh) or -X (pelvis: Z = X x Y)
+    z = horiz * n_seg[2] if role != "pelvis" else np.cross(-horiz, y_s)
+    return z / np.linalg.norm(z), MOUNT_SD_DEG
 
 
-def calibrate(orientations: dict[str, Orientation], windows: CalibrationWindows) -> AnatomicalCalibration:
-    """Compute the anatomical calibration; raise :class:`CalibrationError` on a
-    failed quality gate."""
+def check_mounting(role: str, seg_in_sensor: Rotation, mount: Mount | None, phase: str | None) -> None:
+    """A sensor whose declared out-of-skin (or up) axis points into the body
+    (or down) is upside down, or on the other leg: refuse."""
+    if mount is None:
+        return
+    normal = seg_in_sensor.apply(SKIN_NORMAL_IN_SEGMENT[role])
+    if mount.out @ normal < 0.0:
+        where = "into the thigh" if role != "pelvis" else "into the body"
+        extra = ", or on the other leg" if role != "pelvis" else ""
+        raise CalibrationError(f"{role}: the sensor's out-of-skin axis points {where}: is it upside down{extra}? ({mount.source})",
+                               phase=phase, gate="mounting_contradiction")
+    if mount.up is not None and mount.up @ seg_in_sensor.apply(UP) < 0.0:
+        raise CalibrationError(f"{role}: the sensor's up axis points down: is it upside down? ({mount.source})", phase=phase,
+                               gate="mounting_contradiction")
+
+
+def _functional_sd_deg(planarity_deg: float) -> float:
+    """How uncertain a movement's axis is (deg): off-axis motion spreads the
+    angular velocity around it; a clean movement pins the axis to ~1 deg."""
+    return max(1.0, 0.5 * planarity_deg)
+
+
+def calibrate(
+    orientations: dict[str, Orientation],
+    windows: CalibrationWindows,
+    mounts: dict[str, Mount] | None = None,
+) -> AnatomicalCalibration:
+    """The routine: compute the anatomical calibration; raise
+    :class:`CalibrationError` on a failed quality gate.
+
+    ``mounts``: role -> the sensor's mounting, where known (hipimu boards,
+    ``--mount``): a prior for each axis and a check for upside-down sensors."""
     roles = [r for r in ROLES if r in orientations]
+    mounts = mounts or {}
     if "pelvis" not in roles:
         raise CalibrationError("no pelvis sensor: hip and pelvis angles need one on the sacrum")
     notes: list[str] = []
@@ -339,36 +388,31 @@ def calibrate(orientations: dict[str, Orientation], windows: CalibrationWindows)
     r_statics: dict[str, Rotation] = {}
     for r in roles:
         o = orientations[r]
-        ms = _between(o, windows.static)
-        if ms.sum() < 20:
-            raise CalibrationError(f"too few {r} samples in the standing window {windows.static[0]:.1f}-{windows.static[1]:.1f} s")
-        r_static = r_statics[r] = _rotation(o, ms)
-        rv, dt = _steps(r_static, o.time_s[ms])
-        # the angle turned over the time it took (not the mean of per-sample rates: live
-        # sample times carry the clock fit's jitter, and a short interval inflates its rate)
-        rate = float(np.degrees(np.linalg.norm(rv, axis=1).sum() / dt.sum()))
-        if rate > MAX_STILL_RATE_DEG_S:
-            raise CalibrationError(f"the subject was not still during the standing phase ({r} turned {rate:.0f} deg/s on average): stand still for 3 s")
-        y_s = r_static.inv().apply(UP).mean(axis=0)
-        y_s /= np.linalg.norm(y_s)
-        # a hinge tips the pelvis forward: a negative turn about +Z; a knee lift flexes the hip: positive
-        sign = -1.0 if r == "pelvis" else 1.0
-        span = _window_span(o, windows.functional[r])
-        a, planarity, excursion = _functional_axis(_rotation(o, span), o.time_s[span], sign)
+        phase = _PHASE_OF_ROLE[r]
+        r_static = r_statics[r] = still_posture(o, windows.static)
+        y_s = vertical_in_sensor(r_static)
+        span = _window_span(o, windows.functional[r], phase)
+        rot = rotations(o, span)
+        a, planarity = principal_axis([(rot, o.time_s[span])])
+        # a hinge tips the pelvis forward (a negative turn about +Z); a knee lift flexes the hip (positive)
+        a, excursion = sign_by_posture(a, rot, r_static.mean(), -1.0 if r == "pelvis" else 1.0)
         if excursion < MIN_EXCURSION_DEG:
             what = "hip hinges" if r == "pelvis" else f"{ROLES[r].side} knee lifts"
-            raise CalibrationError(f"too little motion in the {what}: {r} turned {excursion:.0f} deg, needs >= {MIN_EXCURSION_DEG:.0f}; repeat them slower and larger")
+            raise CalibrationError(f"too little motion in the {what}: {r} turned {excursion:.0f} deg, needs >= {MIN_EXCURSION_DEG:.0f}; repeat them slower and larger",
+                                   phase=phase, gate="motion")
         tilt = float(np.degrees(np.arcsin(np.clip(abs(a @ y_s), 0, 1))))
         if tilt > MAX_AXIS_TILT_DEG:
             raise CalibrationError(
                 f"{r}: the movement axis is {tilt:.0f} deg from horizontal (max {MAX_AXIS_TILT_DEG:.0f}); "
-                + ("bow straight forward from the hips" if r == "pelvis" else "lift the knee straight forward")
+                + ("bow straight forward from the hips" if r == "pelvis" else "lift the knee straight forward"),
+                phase=phase, gate="axis_tilt",
             )
         worst_tilt = max(worst_tilt, tilt, planarity)
-        seg_in_sensor = _segment_in_sensor(y_s, a)
+        seg_in_sensor = frame_from_y_z(y_s, _blend(r, a, planarity, mounts.get(r), y_s))
+        check_mounting(r, seg_in_sensor, mounts.get(r), phase)
         seg_world_static[r] = (r_static * seg_in_sensor).mean()
         segments[r] = SegmentCalibration(r, seg_in_sensor, 0.0, tilt, planarity, excursion)
-    _align_headings(segments, seg_world_static)
+    _set_headings(segments, seg_world_static)
     # Second pass: a knee lift also tips the pelvis a little (posterior tilt,
     # obliquity); the hip's flexion axis is the thigh's turn relative to the
     # pelvis, which needs the headings of the first pass (their error only
@@ -377,34 +421,49 @@ def calibrate(orientations: dict[str, Orientation], windows: CalibrationWindows)
         if r == "pelvis":
             continue
         o = orientations[r]
-        span = _window_span(o, windows.functional[r])
+        span = _window_span(o, windows.functional[r], _PHASE_OF_ROLE[r])
         yaw = segments[r].heading_offset_rad - segments["pelvis"].heading_offset_rad
-        rel = _relative_to_pelvis(o, orientations["pelvis"], span, yaw)
-        a, _, _ = _functional_axis(rel, o.time_s[span], 1.0)
+        rel = relative_to_pelvis(o, orientations["pelvis"], span, yaw)
+        rel_static = _relative_still(o, orientations["pelvis"], windows.static, yaw)
+        a, planarity = principal_axis([(rel, o.time_s[span])])
+        a, _ = sign_by_posture(a, rel, rel_static, 1.0)
         seg = segments[r]
-        seg.segment_in_sensor = _segment_in_sensor(seg.segment_in_sensor.apply(UP), a)
+        y_s = seg.segment_in_sensor.apply(UP)
+        seg.segment_in_sensor = frame_from_y_z(y_s, _blend(r, a, planarity, mounts.get(r), y_s))
         seg_world_static[r] = (r_statics[r] * seg.segment_in_sensor).mean()
-    _align_headings(segments, seg_world_static)
+    _set_headings(segments, seg_world_static)
     reference = seg_world_static["pelvis"]
     grade = "A" if worst_tilt < 3 else "B" if worst_tilt < 6 else "C"
     if grade != "A":
         notes.append(f"axes up to {worst_tilt:.1f} deg from ideal")
-    return AnatomicalCalibration(segments, reference, windows, grade, notes)
+    return AnatomicalCalibration(segments, reference, windows, grade, notes, "routine")
 
 
-def _align_headings(segments: dict[str, SegmentCalibration], seg_world_static: dict[str, Rotation]) -> None:
-    """Every segment points like the pelvis while standing: set the heading offsets."""
-    pelvis_heading = heading_about_vertical(seg_world_static["pelvis"].apply([1.0, 0.0, 0.0]))
-    for r, seg in segments.items():
-        h = heading_about_vertical(seg_world_static[r].apply([1.0, 0.0, 0.0]))
-        seg.heading_offset_rad = float(wrap_rad(pelvis_heading - h))
+def _blend(role: str, functional: np.ndarray, planarity_deg: float, mount: Mount | None, y_s: np.ndarray) -> np.ndarray:
+    """The movement's axis, leaning on the mounting as far as the movement is unclear."""
+    prior = mount_estimate(role, mount, y_s)
+    if prior is None:
+        return functional
+    return blend_horizontal([(functional, _functional_sd_deg(planarity_deg)), prior], y_s)[0]
+
+
+def _relative_still(thigh: Orientation, pelvis: Orientation, w: tuple[float, float], yaw: float) -> Rotation:
+    """The thigh sensor relative to the pelvis sensor in a still window (mean)."""
+    idx = np.flatnonzero(between(thigh, w))
+    return relative_to_pelvis(thigh, pelvis, slice(idx[0], idx[-1] + 1), yaw).mean()
+
+
+def _set_headings(segments: dict[str, SegmentCalibration], seg_world_static: dict[str, Rotation], axis: tuple[float, float, float] = (1.0, 0.0, 0.0)) -> None:
+    """Every segment points like the pelvis in the still posture: set the heading offsets."""
+    for r, off in heading_offsets(seg_world_static, np.array(axis)).items():
+        segments[r].heading_offset_rad = off
 
 
 def _excursion_deg(o: Orientation, w: tuple[float, float]) -> float:
-    m = _between(o, w)
+    m = between(o, w)
     if m.sum() < 2:
         return 0.0
-    r = _rotation(o, m)
+    r = rotations(o, m)
     return float(np.degrees(np.max(np.linalg.norm((r[0].inv() * r).as_rotvec(), axis=1))))
 
 
@@ -421,14 +480,14 @@ def _check_motion_assignment(orientations: dict[str, Orientation], windows: Cali
         if r == "pelvis":
             raise CalibrationError(
                 f"during the hip hinges the {biggest} sensor turned most ({exc[biggest]:.0f} deg vs pelvis {exc[r]:.0f}): "
-                f"are the pelvis and {biggest} sensors swapped?"
+                f"are the pelvis and {biggest} sensors swapped?", phase="hip_hinge", gate="swapped"
             )
         if biggest == "pelvis":
             raise CalibrationError(
                 f"during the {ROLES[r].side} knee lifts the pelvis sensor turned most ({exc[biggest]:.0f} deg vs {r} {exc[r]:.0f}): "
-                f"are the pelvis and {r} sensors swapped?"
+                f"are the pelvis and {r} sensors swapped?", phase=_PHASE_OF_ROLE[r], gate="swapped"
             )
         raise CalibrationError(
             f"during the {ROLES[r].side} knee lifts the {ROLES[biggest].side} leg moved ({exc[biggest]:.0f} deg vs {exc[r]:.0f}): "
-            f"lift the {ROLES[r].side} knee, or check that the thigh sensors are not swapped"
+            f"lift the {ROLES[r].side} knee, or check that the thigh sensors are not swapped", phase=_PHASE_OF_ROLE[r], gate="wrong_leg"
         )

@@ -26,7 +26,8 @@ from scipy.optimize import minimize, minimize_scalar
 from scipy.spatial.transform import Rotation
 
 from hipimu.core._arrays import moving_average, runs, wrap_rad
-from hipimu.core.calibration import AnatomicalCalibration, _rotation
+from hipimu.core.calibration import AnatomicalCalibration
+from hipimu.core.segment_axes import rotations
 from hipimu.core.conventions import ROLES, SIDES, hip_angles_rad, pelvis_angles_rad
 from hipimu.core.model import Event
 from hipimu.core.orientation import Orientation
@@ -147,9 +148,9 @@ def _sensor_on_grid(o: Orientation, grid: np.ndarray) -> Rotation:
     if np.any((ind < 0) | (ind > len(t) - 2)):
         raise ValueError(f"Interpolation times must be within the range [{t[0]}, {t[-1]}], both inclusive.")
     used, which = np.unique(ind, return_inverse=True)
-    rotvecs = (_rotation(o, used).inv() * _rotation(o, used + 1)).as_rotvec()
+    rotvecs = (rotations(o, used).inv() * rotations(o, used + 1)).as_rotvec()
     alpha = (grid - t[ind]) / (t[ind + 1] - t[ind])
-    return _rotation(o, ind) * Rotation.from_rotvec(rotvecs[which] * alpha[:, None])
+    return rotations(o, ind) * Rotation.from_rotvec(rotvecs[which] * alpha[:, None])
 
 
 def _yaw(angle_rad: np.ndarray | float) -> Rotation:

@@ -55,6 +55,7 @@ from hipimu.core.kinematics import (
 from hipimu.core.live_types import AngleBlock, GuideState, GuideStep
 from hipimu.core.model import Event, SampleBlock
 from hipimu.core.orientation import Orientation, OrientationTracker
+from hipimu.core.segment_axes import HIPIMU_BOARD_MOUNT, Mount
 
 __all__ = ["LiveProcessor", "LiveOutput", "CalibrationGuide"]
 
@@ -324,14 +325,18 @@ class LiveProcessor:
 
     ``rates_hz``: role -> the device's nominal rate; ``rate_hz``: the angle
     grid; ``calibration``: start calibrated (no guide) with a known one;
+    ``mounts``: role -> sensor mounting (None: hipimu boards, +z out of the skin);
     ``angles_every_s``: new angles at most this often (data time; see
     :data:`ANGLES_EVERY_S`; ``advance(flush=True)`` hands out everything).
     """
 
     def __init__(self, rates_hz: dict[str, float], *, use_mag: bool = False, method: str = "vqf",
                  filter_params: dict | None = None, rate_hz: float = 100.0,
-                 calibration: AnatomicalCalibration | None = None, angles_every_s: float = ANGLES_EVERY_S) -> None:
+                 calibration: AnatomicalCalibration | None = None, angles_every_s: float = ANGLES_EVERY_S,
+                 mounts: dict[str, Mount] | None = None) -> None:
         self.roles = [r for r in ROLES if r in rates_hz]
+        # live sensors are hipimu boards unless said otherwise (+z out of the skin)
+        self.mounts = {r: HIPIMU_BOARD_MOUNT for r in self.roles} if mounts is None else dict(mounts)
         if "pelvis" not in self.roles or not any(r.startswith("thigh_") for r in self.roles):
             raise CalibrationError("live angles need a pelvis sensor and at least one thigh sensor")
         self.sides = [s for s in SIDES if f"thigh_{s}" in self.roles]
@@ -405,7 +410,7 @@ class LiveProcessor:
             self.guide.events = []
             if self.guide.complete() and self.guide.state.result == "running":
                 try:
-                    cal = calibrate({r: self._buf[r].orientation() for r in self.roles}, self.guide.windows())
+                    cal = calibrate({r: self._buf[r].orientation() for r in self.roles}, self.guide.windows(), self.mounts)
                 except CalibrationError as exc:
                     self.guide.fail(str(exc))
                 else:

@@ -13,13 +13,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from hipimu.core.calibration import AnatomicalCalibration, CalibrationError, calibrate, find_windows
+from hipimu.core.calibration import METHODS, AnatomicalCalibration, CalibrationError
+from hipimu.core.calibration_select import anatomical_calibration
 from hipimu.core.conventions import ROLES, hip_column, pelvis_column, HIP_QUANTITIES, PELVIS_QUANTITIES
 from hipimu.core.kinematics import Angles, compute_angles
 from hipimu.core.model import SampleBlock, Session, intervals
 from hipimu.core.orientation import FILTERS, Orientation, estimate_orientation
+from hipimu.core.segment_axes import HIPIMU_BOARD_MOUNT, Mount
 
-__all__ = ["PipelineOptions", "PipelineResult", "process_session", "angle_table_deg", "stance_windows"]
+__all__ = ["PipelineOptions", "PipelineResult", "process_session", "angle_table_deg", "stance_windows", "session_mounts"]
 
 #: Shares of process_session's time for the progress callback, measured with
 #: bench/throughput.py (1 h, 3 sensors, 6D VQF): fusing ~30 %, the anatomical
@@ -37,8 +39,13 @@ class PipelineOptions:
     """How to process a session.
 
     ``use_mag``: 9D fusion (needs magnetometers); ``method``: orientation filter;
-    ``rate_hz``: output grid; ``static``/``functional``: calibration windows in
-    seconds (both or neither; default: from events, else detected);
+    ``rate_hz``: output grid; ``calibration``: the anatomical calibration
+    method (:data:`~hipimu.core.calibration.METHODS`; None: the best the
+    recording holds, see :mod:`hipimu.core.calibration_select`);
+    ``static``/``functional``: calibration windows in seconds (default: from
+    events, else detected); ``windows``: role -> that sensor's functional
+    window; ``mounts``: role -> declared sensor mounting (hipimu boards'
+    is known: :func:`session_mounts`);
     ``use_zero_events``: re-align headings at ``zero`` events;
     ``use_stance``: re-align headings at still upright standing during free
     movement (see :func:`stance_windows`);
@@ -49,8 +56,11 @@ class PipelineOptions:
     use_mag: bool = False
     method: str = "vqf"
     rate_hz: float = 100.0
+    calibration: str | None = None
     static: tuple[float, float] | None = None
     functional: tuple[float, float] | None = None
+    windows: dict[str, tuple[float, float]] | None = None
+    mounts: dict[str, Mount] | None = None
     use_zero_events: bool = True
     use_stance: bool = True
     filter_params: dict[str, Any] | None = None
@@ -60,6 +70,8 @@ class PipelineOptions:
             raise ValueError(f"unknown filter {self.method!r} (known: {', '.join(FILTERS)})")
         if not self.rate_hz > 0:
             raise ValueError("rate_hz must be positive")
+        if self.calibration is not None and self.calibration not in METHODS:
+            raise ValueError(f"unknown calibration method {self.calibration!r} (known: {', '.join(METHODS)})")
 
 
 @dataclass
@@ -100,8 +112,8 @@ def process_session(
         rate = dev.rate_hz if dev is not None else 1.0 / float(np.median(np.diff(blk.time_s)))
         orientations[r] = estimate_orientation(blk, rate, use_mag=opt.use_mag, method=opt.method, params=opt.filter_params)
     report(_PROGRESS_FUSE, "anatomical calibration")
-    windows = find_windows(orientations, session.events, static=opt.static, functional=opt.functional)
-    cal = calibrate(orientations, windows)
+    cal = anatomical_calibration(orientations, session.events, method=opt.calibration, static=opt.static, functional=opt.functional,
+                                 role_windows=opt.windows, mounts=session_mounts(session, opt.mounts), use_mag=opt.use_mag)
     report(_PROGRESS_FUSE + _PROGRESS_CALIBRATION, "angles")
     angles = compute_angles(
         orientations,
@@ -114,6 +126,14 @@ def process_session(
     )
     report(1.0, "angles")
     return PipelineResult(orientations, cal, angles, applied)
+
+
+def session_mounts(session: Session, declared: dict[str, Mount] | None = None) -> dict[str, Mount]:
+    """Each sensor's mounting where known: declared (``--mount``) first, else
+    a hipimu board's (its firmware says so: +z out of the skin)."""
+    out = {r: HIPIMU_BOARD_MOUNT for r, d in session.devices.items() if "hipimu" in d.firmware.lower()}
+    out.update(declared or {})
+    return out
 
 
 def stance_windows(session: Session, calibration: AnatomicalCalibration) -> list[tuple[float, float]]:

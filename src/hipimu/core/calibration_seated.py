@@ -1,0 +1,266 @@
+"""The ``seated`` and ``static`` calibrations: for patients who cannot stand
+or hinge, and for recordings that hold nothing but standing still.
+
+``seated`` (docs/calibration.md): sitting still upright on a plinth, thighs
+horizontal and supported, then a few small hip lifts per leg (the knee lifted
+a hand's width off the seat). Sitting still gives each thigh's anterior axis
+(X: up, the femur lies horizontal) and the pelvis's vertical (Y); each thigh's
+lifts give its flexion axis (Z), signed from the posture (a lift goes up,
+away from the seat). The pelvis's lateral axis: with magnetometers the mean of
+both hips' flexion axes seen from the pelvis sensor, else the mounting. The
+headings are set so that while sitting the femurs' lateral axes point the way
+the pelvis's does. The zero: hip rotation and adduction as while sitting with
+the thighs straight ahead; hip flexion assumes the thighs horizontal and the
+pelvis upright while sitting, so it and pelvic tilt carry the sitting pelvic
+tilt (graded C at best, noted).
+
+``static``: standing still only. Y from gravity, Z from the sensors' mounting
+(hipimu boards: +z out of the skin; other sensors: ``--mount``). Every error of
+the strap's seat on the skin goes straight into the angles: graded D, noted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from hipimu.core._arrays import moving_average, runs
+from hipimu.core.calibration import (
+    MAX_AXIS_TILT_DEG,
+    AnatomicalCalibration,
+    CalibrationError,
+    CalibrationWindows,
+    SegmentCalibration,
+    check_mounting,
+    first_still,
+    mount_estimate,
+    rate_deg_s,
+    still_posture,
+)
+from hipimu.core.conventions import ROLES
+from hipimu.core.model import Event
+from hipimu.core.orientation import Orientation
+from hipimu.core.segment_axes import (
+    Mount,
+    between,
+    blend_horizontal,
+    frame_from_x_z,
+    frame_from_y_z,
+    heading_offsets,
+    principal_axis,
+    relative_to_pelvis,
+    rotations,
+    sign_by_posture,
+    vertical_in_sensor,
+)
+
+__all__ = ["SEATED_PHASES", "find_seated_windows", "calibrate_seated", "find_static_window", "calibrate_static"]
+
+#: Phase labels of the seated calibration (events, as the dashboard records them).
+SEATED_PHASES = {"sit": None, "seated_lift_right": "thigh_right", "seated_lift_left": "thigh_left"}
+#: A seated hip lift turns the thigh at least this far (deg).
+MIN_LIFT_DEG = 8.0
+#: ... moving faster than this (deg/s) while the other segments are nearly still.
+LIFT_MOVING_DEG_S = 12.0
+HIP_AXES_SD_DEG = 3.0
+_GRID_S = 0.02
+
+
+def _grid(orientations: dict[str, Orientation], limit_s: float = 180.0) -> np.ndarray:
+    t0 = max(float(o.time_s[0]) for o in orientations.values())
+    t1 = min(min(float(o.time_s[-1]) for o in orientations.values()), t0 + limit_s)
+    return np.arange(t0, t1, _GRID_S)
+
+
+def find_seated_windows(orientations: dict[str, Orientation], events: list[Event] | None = None,
+                        static: tuple[float, float] | None = None) -> CalibrationWindows:
+    """Sitting still and each thigh's seated lifts: from phase events, or
+    detected (the first >= 2 s still, then each thigh's own movements with
+    the other segments nearly still)."""
+    roles = [r for r in ROLES if r in orientations]
+    spans: dict[str, tuple[float, float]] = {}
+    open_: dict[str, float] = {}
+    for e in events or []:
+        if e.kind == "phase_start" and e.label in SEATED_PHASES:
+            open_[e.label] = e.time_s
+        elif e.kind == "phase_end" and e.label in open_:
+            spans[e.label] = (open_.pop(e.label), e.time_s)
+    thighs = [r for r in roles if r != "pelvis"]
+    want = {r: f"seated_lift_{ROLES[r].side}" for r in thighs}
+    if static is None and "sit" in spans and all(p in spans for p in want.values()):
+        return CalibrationWindows(spans["sit"], {r: spans[p] for r, p in want.items()}, "events")
+    grid = _grid(orientations)
+    if grid.size < 200:
+        raise CalibrationError("seated: the recording is too short", phase="sit", gate="not_found")
+    rate = {r: moving_average(rate_deg_s(orientations[r], grid), 25) for r in roles}
+    if static is None:
+        static = first_still(grid, rate)
+        if static is None:
+            raise CalibrationError("seated: found no sitting still (>= 2 s, all sensors still): sit still for 3 s", phase="sit", gate="not_found")
+    functional = {}
+    for r in thighs:
+        own = (grid > static[1]) & (rate[r] > LIFT_MOVING_DEG_S)
+        for o in roles:
+            if o != r:
+                own &= rate[o] < 0.5 * rate[r]
+        moves = [(a, b) for a, b in runs(own) if grid[b - 1] - grid[a] >= 0.3]
+        if not moves:
+            raise CalibrationError(f"seated: found no {ROLES[r].side} hip lifts after sitting still: lift the {ROLES[r].side} knee off the seat 3 times",
+                                   phase=want[r], gate="not_found")
+        first_a, last_b = moves[0]
+        for a, b in moves[1:]:
+            if grid[a] - grid[last_b - 1] > 3.0:
+                break
+            last_b = b
+        functional[r] = (float(grid[first_a]) - 0.5, float(grid[last_b - 1]) + 0.5)
+    return CalibrationWindows(static, functional, "detected")
+
+
+def _span(o: Orientation, w: tuple[float, float], phase: str) -> slice:
+    idx = np.flatnonzero(between(o, w))
+    if idx.size < 20:
+        raise CalibrationError(f"{o.role}: too few samples in {w[0]:.1f}-{w[1]:.1f} s", phase=phase, gate="not_found")
+    return slice(idx[0], idx[-1] + 1)
+
+
+def calibrate_seated(
+    orientations: dict[str, Orientation],
+    windows: CalibrationWindows,
+    mounts: dict[str, Mount] | None = None,
+    *,
+    use_mag: bool = False,
+) -> AnatomicalCalibration:
+    """The seated calibration (module docstring); raises :class:`CalibrationError`."""
+    roles = [r for r in ROLES if r in orientations]
+    thighs = [r for r in roles if r != "pelvis"]
+    mounts = mounts or {}
+    if "pelvis" not in roles or not thighs:
+        raise CalibrationError("seated: needs a pelvis sensor and at least one thigh sensor")
+    statics = {r: still_posture(orientations[r], windows.static, "sitting", "sit") for r in roles}
+    up = {r: vertical_in_sensor(statics[r]) for r in roles}  # thighs: X; pelvis: Y
+    z: dict[str, np.ndarray] = {}
+    planarity: dict[str, float] = {}
+    excursion: dict[str, float] = {}
+    yaw = {r: 0.0 for r in thighs}
+    segments: dict[str, SegmentCalibration] = {}
+    still_world: dict[str, Rotation] = {}
+    for second in (False, True):
+        for r in thighs:
+            o, phase = orientations[r], f"seated_lift_{ROLES[r].side}"
+            span = _span(o, windows.functional[r], phase)
+            if second:  # relative to the pelvis: its sway during a lift left out
+                rot = relative_to_pelvis(o, orientations["pelvis"], span, yaw[r])
+                sidx = np.flatnonzero(between(o, windows.static))
+                ref = relative_to_pelvis(o, orientations["pelvis"], slice(sidx[0], sidx[-1] + 1), yaw[r]).mean()
+            else:
+                rot, ref = rotations(o, span), statics[r].mean()
+            a, planarity[r] = principal_axis([(rot, o.time_s[span])])
+            a, excursion[r] = sign_by_posture(a, rot, ref, 1.0)
+            if excursion[r] < MIN_LIFT_DEG:
+                raise CalibrationError(f"seated: too little motion in the {ROLES[r].side} hip lifts ({excursion[r]:.0f} deg, needs >= {MIN_LIFT_DEG:.0f}): "
+                                       "lift the knee a hand's width off the seat", phase=phase, gate="motion")
+            z[r] = a
+            prior = mount_estimate(r, mounts.get(r), up[r])
+            if prior is None and windows.found == "detected":
+                raise CalibrationError("seated: without the seated routine's phase events or a known sensor mounting, seated hip lifts "
+                                       "cannot be told from rotations: record the seated routine, or declare --mount ROLE=AXES",
+                                       phase=phase, gate="not_found")
+            if prior is not None and abs(a @ prior[0]) < np.cos(np.radians(45.0)):
+                raise CalibrationError(f"seated: the {ROLES[r].side} movement turned the thigh about its long axis, not a hip lift: "
+                                       "lift the knee straight up off the seat", phase=phase, gate="axis_tilt")
+            tilt = float(np.degrees(np.arcsin(np.clip(abs(a @ up[r]), 0, 1))))
+            if tilt > MAX_AXIS_TILT_DEG:
+                raise CalibrationError(f"seated: the {ROLES[r].side} lift axis is {tilt:.0f} deg from horizontal (max {MAX_AXIS_TILT_DEG:.0f}): "
+                                       "lift the knee straight up", phase=phase, gate="axis_tilt")
+            # the femur lies horizontal: "up" is its anterior axis; Z from the lifts, leaning on the mounting as far as they are unclear
+            estimates = [(a, max(1.0, 0.5 * planarity[r]))]
+            if prior is not None:
+                estimates.append(prior)
+            seg_in_sensor = frame_from_x_z(up[r], blend_horizontal(estimates, up[r])[0])
+            check_mounting(r, seg_in_sensor, mounts.get(r), phase)
+            segments[r] = SegmentCalibration(r, seg_in_sensor, 0.0, tilt, planarity[r], excursion[r])
+            still_world[r] = (statics[r] * seg_in_sensor).mean()
+        estimates = []
+        if use_mag:
+            acc = np.zeros(3)
+            for r in thighs:
+                span = _span(orientations[r], windows.functional[r], "sit")
+                v = relative_to_pelvis(orientations[r], orientations["pelvis"], span, 0.0).apply(z[r]).mean(axis=0)
+                acc += v / np.linalg.norm(v)
+            estimates.append((acc / np.linalg.norm(acc), HIP_AXES_SD_DEG))
+        prior = mount_estimate("pelvis", mounts.get("pelvis"), up["pelvis"])
+        if prior is not None:
+            estimates.append(prior)
+        if not estimates:
+            raise CalibrationError("seated: without magnetometers the pelvis sensor's forward direction is not observable while sitting: "
+                                   "declare its mounting (--mount pelvis=AXES) or fuse in 9D (--mag)", phase="sit", gate="mounting")
+        pelvis_in_sensor = frame_from_y_z(up["pelvis"], blend_horizontal(estimates, up["pelvis"])[0])
+        segments["pelvis"] = SegmentCalibration("pelvis", pelvis_in_sensor, 0.0, 0.0, 0.0, 0.0)
+        still_world["pelvis"] = (statics["pelvis"] * pelvis_in_sensor).mean()
+        offsets = heading_offsets(still_world, np.array([0.0, 0.0, 1.0]))  # sitting: the lateral axes agree
+        for r, off in offsets.items():
+            segments[r].heading_offset_rad = off
+        if not use_mag:
+            yaw = {r: offsets[r] - offsets["pelvis"] for r in thighs}
+    check_mounting("pelvis", segments["pelvis"].segment_in_sensor, mounts.get("pelvis"), "sit")
+    worst = max(max(s.axis_tilt_deg, s.planarity_deg) for r, s in segments.items() if r != "pelvis")
+    notes = ["seated: hip flexion and pelvic tilt are relative to upright sitting with the thighs horizontal"]
+    if worst >= 6:
+        notes.append(f"axes up to {worst:.1f} deg from ideal")
+    return AnatomicalCalibration(segments, still_world["pelvis"], windows, "C", notes, "seated")
+
+
+#: Tests done off the feet: stillness shortly before one is sitting or lying, not standing.
+_OFF_FEET_TESTS = ("seated_rotation", "prone_rotation")
+#: ... shortly: a still window ending within this of such a trial's start (s).
+_OFF_FEET_MARGIN_S = 15.0
+
+
+def find_static_window(orientations: dict[str, Orientation], events: list[Event] | None = None) -> CalibrationWindows:
+    """The first >= 2 s in which every sensor is still, and not just before a
+    seated or prone test (sitting or lying still is not standing: with the
+    skin normals alone the two cannot be told apart)."""
+    roles = [r for r in ROLES if r in orientations]
+    grid = _grid(orientations, 120.0)
+    static = first_still(grid, {r: moving_average(rate_deg_s(orientations[r], grid), 25) for r in roles}) if grid.size > 100 else None
+    if static is None:
+        raise CalibrationError("found no standing still (>= 2 s, all sensors still) in the first 2 minutes: every method needs one; "
+                               "stand still for 3 s at the start", phase="stand", gate="not_found")
+    off_feet = [e.time_s for e in events or [] if e.kind == "trial_start" and e.label in _OFF_FEET_TESTS]
+    if off_feet and static[1] > min(off_feet) - _OFF_FEET_MARGIN_S:
+        raise CalibrationError("found no standing still before the seated/prone test (the still part is the subject sitting or lying): "
+                               "stand still for 3 s at the start, or give --static A:B", phase="stand", gate="not_found")
+    return CalibrationWindows(static, {}, "detected")
+
+
+def calibrate_static(
+    orientations: dict[str, Orientation],
+    windows: CalibrationWindows,
+    mounts: dict[str, Mount] | None = None,
+) -> AnatomicalCalibration:
+    """The static calibration (module docstring); raises :class:`CalibrationError`
+    naming the sensor whose mounting is unknown."""
+    roles = [r for r in ROLES if r in orientations]
+    mounts = mounts or {}
+    missing = [r for r in roles if r not in mounts]
+    if missing:
+        raise CalibrationError(f"static: the mounting of {', '.join(missing)} is unknown: declare it with --mount ROLE=AXES "
+                               "(the sensor axis pointing out of the skin, e.g. --mount thigh_left=+z)", phase="stand", gate="mounting")
+    segments: dict[str, SegmentCalibration] = {}
+    still_world: dict[str, Rotation] = {}
+    for r in roles:
+        st = still_posture(orientations[r], windows.static)
+        y_s = vertical_in_sensor(st)
+        est = mount_estimate(r, mounts[r], y_s)
+        if est is None:
+            raise CalibrationError(f"static: {r}'s out-of-skin axis points up or down while standing ({mounts[r].source}): "
+                                   "check the declared mounting", phase="stand", gate="mounting")
+        seg_in_sensor = frame_from_y_z(y_s, est[0])
+        check_mounting(r, seg_in_sensor, mounts[r], "stand")
+        segments[r] = SegmentCalibration(r, seg_in_sensor, 0.0, 0.0, 0.0, 0.0)
+        still_world[r] = (st * seg_in_sensor).mean()
+    for r, off in heading_offsets(still_world, np.array([1.0, 0.0, 0.0])).items():
+        segments[r].heading_offset_rad = off
+    notes = ["static: axes from the sensors' mounting alone (" + "; ".join(sorted({m.source for m in mounts.values()})) + "): "
+             "a strap tilted on the skin tilts the angles; flagged"]
+    return AnatomicalCalibration(segments, still_world["pelvis"], windows, "D", notes, "static")
