@@ -77,6 +77,30 @@ def _window(text: str) -> tuple[float, float]:
     return a, b
 
 
+def _role_value(text: str) -> tuple[str, str]:
+    from hipimu.core.conventions import ROLES
+
+    role, sep, value = text.partition("=")
+    if not sep or role not in ROLES:
+        raise argparse.ArgumentTypeError(f"{text!r} is not ROLE=... with ROLE one of {', '.join(ROLES)}")
+    return role, value
+
+
+def _role_window(text: str) -> tuple[str, tuple[float, float]]:
+    role, value = _role_value(text)
+    return role, _window(value)
+
+
+def _role_mount(text: str) -> tuple[str, object]:
+    from hipimu.core.segment_axes import parse_mount
+
+    role, value = _role_value(text)
+    try:
+        return role, parse_mount(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="hipimu",
@@ -170,8 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
         "angles",
         cmd_angles,
         "compute hip and pelvis angles of a recording",
-        "Fuse each sensor's samples into orientations, calibrate the sensors to the body from the "
-        "calibration routine at the start of the recording (stand, hip hinges, knee lifts, stand), "
+        "Fuse each sensor's samples into orientations, calibrate the sensors to the body with the "
+        "best method the recording holds (routine: stand, hip hinges, knee lifts, stand; walk: stand, "
+        "then walk; seated: sit, seated hip lifts; static: standing still and the sensors' mounting; "
+        "a method that fails falls back to the next, said on one line; docs/calibration.md), "
         "and write hip angles per instrumented thigh and pelvis angles, in degrees, on a common time "
         "grid (see docs/conventions.md for frames and signs). The calibration result is stored in "
         "the recording.\n\n"
@@ -180,8 +206,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("session", type=Path, help="recording file (.hipimu)")
     sp.add_argument("-o", "--output", required=True, type=Path, metavar="CSV", help="angle table to write")
-    sp.add_argument("--static", type=_window, metavar="A:B", help="standing-still window, seconds (with --functional)")
-    sp.add_argument("--functional", type=_window, metavar="C:D", help="window holding the hinges and knee lifts, seconds")
+    sp.add_argument("--calibration", choices=["routine", "walk", "seated", "static"], metavar="METHOD",
+                    help="anatomical calibration method: routine, walk, seated or static (default: the best the recording holds)")
+    sp.add_argument("--static", type=_window, metavar="A:B", help="standing (seated: sitting) still window, seconds")
+    sp.add_argument("--functional", type=_window, metavar="C:D", help="window holding the hinges and knee lifts, seconds (the routine)")
+    sp.add_argument("--window", type=_role_window, action="append", default=[], metavar="ROLE=A:B",
+                    help="the window of one sensor's calibration movement, seconds (repeatable), e.g. thigh_left=12:18")
+    sp.add_argument("--mount", type=_role_mount, action="append", default=[], metavar="ROLE=AXES",
+                    help="how a sensor sits: the axis out of the skin[,the axis up], e.g. pelvis=-x or thigh_left=+z,+y "
+                         "(hipimu boards: +z out of the skin, known)")
     sp.add_argument("--mag", action="store_true", help="9D fusion with the magnetometers")
     sp.add_argument("--filter", choices=list(FILTERS), default="vqf", help="orientation filter")
     sp.add_argument("--rate", type=_positive_float, default=100.0, metavar="HZ", help="rate of the output grid")
@@ -341,14 +374,15 @@ def cmd_angles(args: argparse.Namespace) -> int:
 
     outputs = [args.output] + ([args.orientations] if args.orientations else [])
     _refuse_existing(outputs, args.force, inputs=[args.session])
-    if (args.static is None) != (args.functional is None):
-        raise InputError("give both --static A:B and --functional C:D, or neither")
+    if args.functional is not None and args.static is None:
+        raise InputError("--functional needs --static A:B (the standing window) too")
     progress = _Progress(enabled=sys.stderr.isatty())
     progress(0.0, "loading")
     session = load_session(args.session)
     cals = load_sensor_calibrations([d.device_id for d in session.devices.values()], args.calibration_dir)
     options = PipelineOptions(
-        use_mag=args.mag, method=args.filter, rate_hz=args.rate, static=args.static, functional=args.functional,
+        use_mag=args.mag, method=args.filter, rate_hz=args.rate, calibration=args.calibration, static=args.static,
+        functional=args.functional, windows=dict(args.window) or None, mounts=dict(args.mount) or None,
         use_zero_events=not args.no_zero, use_stance=not args.no_stance,
     )
     result = process_session(session, options, cals, progress=lambda f, stage: progress(0.1 + 0.8 * f, stage))
@@ -368,8 +402,9 @@ def cmd_angles(args: argparse.Namespace) -> int:
     progress.done()
     cal = result.calibration
     q = result.angles.quality
+    still = "sitting" if cal.method == "seated" else "standing"
     print(
-        f"calibration grade {cal.grade} ({cal.windows.found} windows: standing {cal.windows.static[0]:.1f}-{cal.windows.static[1]:.1f} s); "
+        f"calibration: {cal.method}, grade {cal.grade} ({cal.windows.found} windows: {still} {cal.windows.static[0]:.1f}-{cal.windows.static[1]:.1f} s); "
         f"{len(q)} rows at {args.rate:g} Hz -> {args.output}; quality >= 0.5 for {100 * np.mean(q >= 0.5):.0f} % of the time"
         + (f"; sensor calibration applied: {', '.join(result.sensor_calibration_applied)}" if result.sensor_calibration_applied else "")
     )

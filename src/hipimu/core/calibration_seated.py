@@ -58,8 +58,11 @@ __all__ = ["SEATED_PHASES", "find_seated_windows", "calibrate_seated", "find_sta
 
 #: Phase labels of the seated calibration (events, as the dashboard records them).
 SEATED_PHASES = {"sit": None, "seated_lift_right": "thigh_right", "seated_lift_left": "thigh_left"}
-#: A seated hip lift turns the thigh at least this far (deg).
+#: A seated hip lift turns the thigh at least this far (deg), and at most
+#: this far: from 90 deg of hip flexion there is little room; a bigger
+#: "lift" is a standing knee lift.
 MIN_LIFT_DEG = 8.0
+MAX_LIFT_DEG = 40.0
 #: ... moving faster than this (deg/s) while the other segments are nearly still.
 LIFT_MOVING_DEG_S = 12.0
 HIP_AXES_SD_DEG = 3.0
@@ -113,6 +116,12 @@ def find_seated_windows(orientations: dict[str, Orientation], events: list[Event
                 break
             last_b = b
         functional[r] = (float(grid[first_a]) - 0.5, float(grid[last_b - 1]) + 0.5)
+    # sitting still looks like standing still to the sensors: without the seated
+    # routine's events only a seated test that follows says the subject sat
+    seated_tests = [e.time_s for e in events or [] if e.kind == "trial_start" and e.label == "seated_rotation"]
+    if not any(t > max(b for _, b in functional.values()) for t in seated_tests):
+        raise CalibrationError("seated: no seated routine in the events and no seated test after the still part: sitting cannot be told "
+                               "from standing: record the seated routine, or give its windows (--static A:B --window thigh_right=C:D ...)", phase="sit", gate="not_found")
     return CalibrationWindows(static, functional, "detected")
 
 
@@ -159,9 +168,12 @@ def calibrate_seated(
             if excursion[r] < MIN_LIFT_DEG:
                 raise CalibrationError(f"seated: too little motion in the {ROLES[r].side} hip lifts ({excursion[r]:.0f} deg, needs >= {MIN_LIFT_DEG:.0f}): "
                                        "lift the knee a hand's width off the seat", phase=phase, gate="motion")
+            if excursion[r] > MAX_LIFT_DEG:
+                raise CalibrationError(f"seated: the {ROLES[r].side} thigh turned {excursion[r]:.0f} deg (a seated hip lift turns it at most "
+                                       f"{MAX_LIFT_DEG:.0f}): the subject was standing, not sitting", phase=phase, gate="motion")
             z[r] = a
             prior = mount_estimate(r, mounts.get(r), up[r])
-            if prior is None and windows.found == "detected":
+            if prior is None and windows.found != "events":
                 raise CalibrationError("seated: without the seated routine's phase events or a known sensor mounting, seated hip lifts "
                                        "cannot be told from rotations: record the seated routine, or declare --mount ROLE=AXES",
                                        phase=phase, gate="not_found")
