@@ -1,0 +1,155 @@
+"""The calibration methods (routine, walk, seated, static), their automatic
+choice and fallback, signs from posture, and bad input through the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from hipimu.apps.cli import main
+from hipimu.core.calibration import CalibrationError
+from hipimu.core.model import SampleBlock, Session
+from hipimu.core.pipeline import PipelineOptions, angle_table_deg, process_session
+from hipimu.sources.simulate import simulate_session
+from hipimu.storage.recording import save_session
+
+
+def _rmse_after(result, truth, column, after_s):
+    table = angle_table_deg(result.angles)
+    t = table["time_s"]
+    ti = np.clip(np.round((t - truth["time_s"][0]) * 100).astype(int), 0, len(truth["time_s"]) - 1)
+    m = t > after_s
+    d = (table[column][m] - truth[column][ti][m] + 180.0) % 360.0 - 180.0
+    return float(np.sqrt(np.mean(d**2)))
+
+
+@pytest.fixture(scope="module")
+def squat():
+    return simulate_session("squat", seed=5)
+
+
+def _cut(session, a, b):
+    samples = {}
+    for r, blk in session.samples.items():
+        m = (blk.time_s < a) | (blk.time_s > b)
+        samples[r] = SampleBlock(r, blk.time_s[m], blk.acc_m_s2[m], blk.gyr_rad_s[m], None if blk.mag_ut is None else blk.mag_ut[m], blk.seq[m])
+    return dataclasses.replace(session, samples=samples, events=[e for e in session.events if not a <= e.time_s <= b])
+
+
+def test_routine_is_picked_and_named(squat):
+    res = process_session(squat[0])
+    assert res.calibration.method == "routine" and res.calibration.grade in "ABC"
+    assert res.calibration.to_dict()["method"] == "routine"
+
+
+def test_static_method_follows_the_truth_and_is_flagged(squat):
+    session, truth = squat
+    res = process_session(session, PipelineOptions(calibration="static"))
+    cal = res.calibration
+    assert cal.method == "static" and cal.grade == "D" and any("mounting" in n for n in cal.notes)
+    # axes from the boards' mounting (tilted up to 15 deg on the skin): flexion stays close, the rest is worse
+    assert _rmse_after(res, truth, "hip_flexion_right_deg", 37.0) < 5.0
+    assert _rmse_after(res, truth, "pelvis_tilt_deg", 37.0) < 3.0
+
+
+def test_fallback_to_static_says_why(squat):
+    session, truth = squat
+    # no hinges, no knee lifts: only the standing and the squats are left
+    cut = _cut(session, 5.0, 33.0)
+    res = process_session(cut)
+    cal = res.calibration
+    assert cal.method == "static"
+    assert any(n.startswith("routine calibration not possible:") for n in cal.notes)
+    assert any(n.startswith("walk calibration not possible:") for n in cal.notes)
+
+
+def test_nothing_works_names_every_method(squat):
+    session, _ = squat
+    cut = _cut(session, -1.0, 5.3)  # no standing still at the start
+    cut = _cut(cut, 32.5, 40.0)
+    with pytest.raises(CalibrationError) as exc:
+        process_session(_cut(cut, 40.0, 200.0))
+    msg = str(exc.value)
+    for m in ("routine:", "walk:", "seated:", "static:"):
+        assert m in msg
+
+
+def test_routine_sign_from_posture_not_window_start(squat):
+    """A functional window that starts in the middle of a knee lift gives the same axes."""
+    session, _ = squat
+    full = process_session(session).calibration
+    w = full.windows
+    thigh = w.functional["thigh_right"]
+    mid = {**w.functional, "thigh_right": (thigh[0] + 1.5, thigh[1])}  # starts with the first lift half done
+    opts = PipelineOptions(calibration="routine", static=w.static, windows=mid)
+    late = process_session(session, opts).calibration
+    a = full.segments["thigh_right"].segment_in_sensor
+    b = late.segments["thigh_right"].segment_in_sensor
+    assert np.degrees((a.inv() * b).magnitude()) < 2.0
+
+
+def test_windows_per_sensor_given(squat):
+    session, _ = squat
+    w = process_session(session).calibration.windows
+    res = process_session(session, PipelineOptions(static=w.static, windows=dict(w.functional)))
+    assert res.calibration.method == "routine" and res.calibration.windows.found == "given"
+
+
+def _flip_upside_down(session, role):
+    """The board turned over on the skin: 180 deg about its x axis (+z into the skin)."""
+    samples = dict(session.samples)
+    b = samples[role]
+    f = np.array([1.0, -1.0, -1.0])
+    samples[role] = SampleBlock(role, b.time_s, b.acc_m_s2 * f, b.gyr_rad_s * f, None if b.mag_ut is None else b.mag_ut * f, b.seq)
+    return dataclasses.replace(session, samples=samples)
+
+
+def test_upside_down_sensor_is_refused(squat):
+    with pytest.raises(CalibrationError, match="upside down") as exc:
+        process_session(_flip_upside_down(squat[0], "thigh_left"))
+    assert exc.value.gate == "mounting_contradiction"
+
+
+@pytest.mark.parametrize("case", ["no_still", "thigh_only", "upside_down"])
+def test_bad_input_one_line_exit_2_no_csv(squat, tmp_path, capsys, case):
+    session, _ = squat
+    if case == "no_still":
+        s = _cut(_cut(session, -1.0, 5.3), 32.5, 200.0)
+    elif case == "thigh_only":
+        s = dataclasses.replace(session, samples={r: b for r, b in session.samples.items() if r == "thigh_right"},
+                                devices={r: d for r, d in session.devices.items() if r == "thigh_right"})
+    else:
+        s = _flip_upside_down(session, "thigh_right")
+    path = tmp_path / "s.hipimu"
+    save_session(s, path)
+    out = tmp_path / "a.csv"
+    assert main(["angles", str(path), "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("hipimu: error:"), err
+    assert not out.exists()
+
+
+def test_cli_names_the_method_and_the_fallback(squat, tmp_path, capsys):
+    session, _ = squat
+    path = tmp_path / "s.hipimu"
+    save_session(_cut(session, 5.0, 33.0), path)
+    assert main(["angles", str(path), "-o", str(tmp_path / "a.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "calibration: static, grade D" in out
+    assert "note: routine calibration not possible:" in out
+    assert main(["angles", str(path), "-o", str(tmp_path / "b.csv"), "--calibration", "walk"]) == 2
+    assert "walk: found no straight walking" in capsys.readouterr().err
+
+
+def test_bad_mount_and_window_options(squat, tmp_path, capsys):
+    path = tmp_path / "s.hipimu"
+    save_session(squat[0], path)
+    for bad in (["--mount", "thigh_left=+q"], ["--mount", "knee=+z"], ["--window", "thigh_left=5"], ["--calibration", "lying"]):
+        with pytest.raises(SystemExit) as exc:
+            main(["angles", str(path), "-o", str(tmp_path / "a.csv"), *bad])
+        assert exc.value.code == 2
+        assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
