@@ -28,14 +28,16 @@ SIM_DIR = Path(_scenarios.__file__).parent
 
 
 @functools.lru_cache(maxsize=None)
-def _sim_cached(scenario: str, seed: int, rate_hz: float, mag: bool, duration_s, loss: float, ideal: bool) -> dict:
-    return simulate(scenario, seed=seed, rate_hz=rate_hz, mag=mag, duration_s=duration_s, loss=loss, ideal=ideal)
+def _sim_cached(scenario: str, seed: int, rate_hz: float, mag: bool, duration_s, loss: float, ideal: bool,
+                realism: str = "clean", first_leg=None) -> dict:
+    return simulate(scenario, seed=seed, rate_hz=rate_hz, mag=mag, duration_s=duration_s, loss=loss, ideal=ideal,
+                    realism=realism, first_leg=first_leg)
 
 
 def sim(scenario: str, *, seed: int = 0, rate_hz: float = 200.0, mag: bool = False, duration_s=None,
-        loss: float = 0.0, ideal: bool = False) -> dict:
+        loss: float = 0.0, ideal: bool = False, realism: str = "clean", first_leg=None) -> dict:
     """simulate(), cached across tests (callers must not modify the result)."""
-    return _sim_cached(scenario, seed, float(rate_hz), mag, duration_s, float(loss), ideal)
+    return _sim_cached(scenario, seed, float(rate_hz), mag, duration_s, float(loss), ideal, realism, first_leg)
 
 
 def rot(q) -> Rotation:
@@ -662,7 +664,8 @@ def test_bad_arguments_raise_value_error(kw):
 def test_output_shapes_and_types():
     out = sim("static", seed=0, duration_s=2.0)
     assert set(SCENARIOS) == {"squat", "seated_rotation", "prone_rotation", "seated_rotation_compensating",
-                              "seated_rotation_squat", "long_mixed", "static", "sensor_six_pose", "sensor_mag_turns"}
+                              "seated_rotation_squat", "long_mixed", "static", "sensor_six_pose", "sensor_mag_turns",
+                              "walk", "sitting_rotation"}
     m = len(out["truth"]["time_s"])
     assert np.allclose(np.diff(out["truth"]["time_s"]), 0.01)
     assert out["truth"]["time_s"][0] == 0.0
@@ -715,3 +718,375 @@ def _output_hash(out: dict) -> str:
 @pytest.mark.parametrize("scenario,kw,digest", _CLEAN_HASHES, ids=[c[0] for c in _CLEAN_HASHES])
 def test_clean_output_is_bit_identical_to_before(scenario, kw, digest):
     assert _output_hash(simulate(scenario, **kw)) == digest
+
+
+def test_explicit_clean_realism_is_the_default():
+    scenario, kw, digest = _CLEAN_HASHES[2]
+    assert _output_hash(simulate(scenario, realism="clean", **kw)) == digest
+    out = sim("squat", ideal=True)
+    assert out["rebase"] is None and out["parameters"]["realism"] == "clean"
+    for c in TRUTH_COLUMNS:
+        assert np.array_equal(out["truth"][c], out["truth_anatomical"][c])
+
+
+# ----------------------------------------------------------------------------
+# 7. realism="real": wander, habitual posture, truth relative to standing,
+#    strap tilt, soft tissue
+# ----------------------------------------------------------------------------
+
+
+def _stand_mean(out: dict, key: str = "truth") -> dict:
+    tr = out[key]
+    a, b = out["script"]["standing_window_s"]
+    m = (tr["time_s"] >= a) & (tr["time_s"] <= b)
+    return {c: float(tr[c][m].mean()) for c in TRUTH_COLUMNS[1:]}
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_real_wander_of_the_still_segments_during_the_routine(seed):
+    clean, real = sim("squat", seed=seed, ideal=True), sim("squat", seed=seed, ideal=True, realism="real")
+    post = real["parameters"]["real"]["standing_posture_deg"]
+    t = real["truth"]["time_s"]
+    ta, tc = real["truth_anatomical"], clean["truth"]
+    r_p, r_f = segs(real)
+    a_s, b_s = phase(real, "stand")
+    stand = (t >= a_s) & (t <= b_s)
+    # Standing: no wander, the anatomical truth is the clean one plus the posture (exactly additive).
+    assert np.max(np.abs(ta["pelvis_tilt_deg"][stand] - tc["pelvis_tilt_deg"][stand] - post["pelvis_tilt_deg"])) < 1e-6
+    f_stand = {side: r_f[side][stand].mean() for side in ("left", "right")}
+    peaks = {"rotation": 0.0, "adduction": 0.0, "tilt": 0.0, "obliquity": 0.0}
+    for label, lifting in (("hip_hinge", None), ("knee_lift_right", "right"), ("knee_lift_left", "left")):
+        a, b = phase(real, label)
+        m = (t >= a) & (t <= b)
+        # The pelvis wanders on top of the scripted movement: tilt +-2, obliquity and rotation +-1.5 deg.
+        d_tilt = ta["pelvis_tilt_deg"][m] - tc["pelvis_tilt_deg"][m] - post["pelvis_tilt_deg"]
+        d_obl = ta["pelvis_obliquity_deg"][m] - tc["pelvis_obliquity_deg"][m]
+        d_rot = ta["pelvis_rotation_deg"][m] - tc["pelvis_rotation_deg"][m]
+        assert np.abs(d_tilt).max() <= 2.0 + 1e-6 and np.abs(d_obl).max() <= 1.5 + 1e-6
+        assert np.abs(d_rot).max() <= 1.5 + 1e-6
+        peaks["tilt"] = max(peaks["tilt"], np.abs(d_tilt).max())
+        peaks["obliquity"] = max(peaks["obliquity"], np.abs(d_obl).max(), np.abs(d_rot).max())
+        # A still thigh wanders in the room (relative to its standing pose): rotation +-3, adduction +-2 deg
+        # (the clean sway adds < 0.5 deg).
+        for side in ("left", "right"):
+            if side == lifting:
+                hip = np.asarray(ta[f"hip_rotation_{side}_deg"][m]) - tc[f"hip_rotation_{side}_deg"][m]
+                assert np.abs(hip - post[f"hip_rotation_{side}_deg"]).max() < 1.5 + 0.3  # the lift's own wander
+                continue
+            own = _body.hip_angles_deg(f_stand[side], r_f[side][m], side)
+            assert np.abs(own[:, 0]).max() < 0.8, (label, side)  # it does not flex
+            assert np.abs(own[:, 2]).max() < 3.0 + 0.6, (label, side)
+            assert np.abs(own[:, 1]).max() < 2.0 + 0.6, (label, side)
+            peaks["rotation"] = max(peaks["rotation"], np.abs(own[:, 2]).max())
+            peaks["adduction"] = max(peaks["adduction"], np.abs(own[:, 1]).max())
+    # Not vacuous: the wander is of the stated size.
+    assert peaks["rotation"] > 1.5 and peaks["adduction"] > 1.0 and peaks["tilt"] > 1.0 and peaks["obliquity"] > 0.7
+    # Clean mode: none of it.
+    a, b = phase(clean, "knee_lift_right")
+    m = (t >= a) & (t <= b)
+    r_pc, r_fc = segs(clean)
+    own = _body.hip_angles_deg(r_fc["left"][stand].mean(), r_fc["left"][m], "left")
+    assert np.abs(own[:, 1:]).max() < 0.6
+
+
+def _rebased_truth_from_definition(out: dict) -> dict[str, np.ndarray]:
+    """The documented truth relative to standing, rebuilt from the segments and the
+    rebase constants with hipimu.core.conventions."""
+    rb = out["rebase"]
+    r_p, r_f = segs(out)
+    yaw = {k: Rotation.from_euler("y", v, degrees=True) for k, v in rb["psi_deg"].items()}
+    p = yaw["pelvis"] * r_p * rot(rb["c_pelvis_wxyz"])
+    p_ref = rot(rb["standing_wxyz"]["pelvis"]) * rot(rb["c_pelvis_wxyz"])
+    got = {}
+    for side in ("left", "right"):
+        f = yaw[f"femur_{side}"] * r_f[side] * rot(rb[f"c_femur_{side}_wxyz"])
+        h = np.degrees(conventions.hip_angles_rad(p, f, side))
+        for k, q in enumerate(conventions.HIP_QUANTITIES):
+            got[f"hip_{q}_{side}_deg"] = h[:, k]
+    pa = np.degrees(conventions.pelvis_angles_rad(p, p_ref))
+    for k, q in enumerate(conventions.PELVIS_QUANTITIES):
+        got[f"pelvis_{q}_deg"] = pa[:, k]
+    return got
+
+
+@pytest.mark.parametrize("scenario,seed", [("squat", 3), ("walk", 2), ("sitting_rotation", 1)])
+def test_real_truth_is_relative_to_the_standing_pose(scenario, seed):
+    out = sim(scenario, seed=seed, ideal=True, realism="real")
+    post = out["parameters"]["real"]["standing_posture_deg"]
+    assert 0 <= post["pelvis_tilt_deg"] <= 8
+    for side in ("left", "right"):
+        assert -5 <= post[f"hip_rotation_{side}_deg"] <= 5 and 0 <= post[f"hip_abduction_{side}_deg"] <= 4
+    rb = out["rebase"]
+    # Every rebased standing frame has Y up and the pelvis' heading.
+    for name in ("pelvis", "femur_left", "femur_right"):
+        f = Rotation.from_euler("y", rb["psi_deg"][name], degrees=True) * rot(rb["standing_wxyz"][name]) \
+            * rot(rb[f"c_{name}_wxyz"])
+        assert np.allclose(f.apply([0.0, 1.0, 0.0]), [0.0, 1.0, 0.0], atol=1e-9)
+        x = f.apply([1.0, 0.0, 0.0])
+        x_p = (rot(rb["standing_wxyz"]["pelvis"]) * rot(rb["c_pelvis_wxyz"])).apply([1.0, 0.0, 0.0])
+        assert np.allclose(x, x_p, atol=1e-9)
+    # The truth is the documented definition.
+    got = _rebased_truth_from_definition(out)
+    for c, v in got.items():
+        d = (out["truth"][c] - v + 180) % 360 - 180
+        assert np.max(np.abs(d)) < 1e-6, c
+    if scenario == "sitting_rotation":  # never stands: the virtual habitual posture at heading 0
+        assert rb["standing_window_s"] is None and out["script"]["standing_window_s"] is None
+        sit = phase(out, "sit")
+        m = (out["truth"]["time_s"] >= sit[0]) & (out["truth"]["time_s"] <= sit[1])
+        ta, tr = out["truth_anatomical"], out["truth"]
+        # seated: anatomical flexion ~85; relative to the (tilted-pelvis) standing pose, less by the tilt
+        d = tr["hip_flexion_right_deg"][m].mean() - ta["hip_flexion_right_deg"][m].mean()
+        assert d == pytest.approx(-post["pelvis_tilt_deg"], abs=1.0)
+        return
+    t = out["truth"]["time_s"]
+    a, b = out["script"]["standing_window_s"]
+    m = (t >= a) & (t <= b)
+    for c in TRUTH_COLUMNS[1:]:
+        assert np.abs(out["truth"][c][m]).max() < 0.8, c  # zero within the tiny sway
+    anat = _stand_mean(out, "truth_anatomical")
+    tau = post["pelvis_tilt_deg"]
+    assert anat["pelvis_tilt_deg"] == pytest.approx(tau, abs=0.2)
+    for side in ("left", "right"):
+        assert anat[f"hip_flexion_{side}_deg"] == pytest.approx(tau, abs=0.3)
+        assert anat[f"hip_adduction_{side}_deg"] == pytest.approx(-post[f"hip_abduction_{side}_deg"], abs=0.3)
+        assert anat[f"hip_rotation_{side}_deg"] == pytest.approx(post[f"hip_rotation_{side}_deg"], abs=0.3)
+    # The posture is the one of every standing phase (squat: the pauses between reps).
+    if scenario == "squat":
+        reps = window(out, "rep_start", "rep_end", "squat")
+        gap = (t > reps[1][1] + 0.2) & (t < reps[2][0] - 0.2)
+        assert np.abs(out["truth_anatomical"]["pelvis_tilt_deg"][gap] - tau).max() < 0.6
+        assert np.abs(out["truth"]["pelvis_tilt_deg"][gap]).max() < 0.8
+
+
+def test_real_strap_tilt_up_to_20_deg():
+    tilts = []
+    for seed in range(6):
+        out = sim("static", seed=seed, duration_s=1.0, ideal=True, realism="real")
+        assert out["parameters"]["noise_model"]["mount_tilt_max_deg"] == 20.0
+        for role in ROLES:
+            s = out["sensors"][role]
+            z = rot(s["mounting_wxyz"]).apply([0.0, 0.0, 1.0])
+            ang = math.degrees(math.acos(np.clip(np.dot(z, s["skin_normal"]), -1, 1)))
+            assert ang == pytest.approx(s["errors"]["mounting"]["tilt_deg"], abs=1e-6)
+            tilts.append(ang)
+    assert max(tilts) <= 20.0 + 1e-9 and max(tilts) > 15.0
+    clean = sim("static", seed=0, duration_s=1.0, ideal=True)
+    assert clean["sensors"]["pelvis"]["errors"]["mounting"]["turn_deg"] == pytest.approx(
+        sim("static", seed=0, duration_s=1.0, ideal=True, realism="real")["sensors"]["pelvis"]["errors"]["mounting"]["turn_deg"])
+
+
+def _skin_rotvec_deg(out: dict, role: str) -> tuple[np.ndarray, np.ndarray]:
+    """(time_s, (N, 3) rotation vector in degrees) of the thigh sensor relative to
+    femur * mounting, in the femur frame: W = F^-1 R_ws M^-1."""
+    from scipy.spatial.transform import RotationSpline
+
+    s = out["sensors"][role]
+    seg = out["segments"]
+    side = role.split("_")[1]
+    f_spline = RotationSpline(seg["time_s"], rot(seg[f"femur_{side}_wxyz"]))
+    t = s["time_s"]
+    w = f_spline(t).inv() * rot(s["orientation_wxyz"]) * rot(s["mounting_wxyz"]).inv()
+    return t, np.degrees(w.as_rotvec())
+
+
+def test_real_soft_tissue_lags_hip_rotation():
+    out = sim("seated_rotation", seed=0, ideal=True, realism="real")
+    ta = out["truth_anatomical"]
+    trials = window(out, "trial_start", "trial_end", "seated_rotation")
+    for role in ("thigh_left", "thigh_right"):
+        side = role.split("_")[1]
+        info = out["sensors"][role]["soft_tissue"]
+        assert 0.03 <= info["axial_k"] <= 0.08
+        t, rv = _skin_rotvec_deg(out, role)
+        m = in_spans(t, trials)
+        rot_deg = np.interp(t[m], ta["time_s"], ta[f"hip_rotation_{side}_deg"])
+        flex_deg = np.interp(t[m], ta["time_s"], ta[f"hip_flexion_{side}_deg"])
+        expected = -info["axial_k"] * rot_deg + info["flexion_coupling_deg_per_deg"] * flex_deg
+        assert np.abs(rv[m, 1] - expected).max() < 0.02, role  # about the femur's long axis
+        assert np.abs(rv[m][:, [0, 2]]).max() < 0.02, role  # nothing else while no impact rings
+        slope = np.polyfit(rot_deg, rv[m, 1], 1)[0]
+        assert slope == pytest.approx(-info["axial_k"], abs=0.003)
+        assert np.ptp(rv[m, 1]) > 1.5  # the sensor under-reads IR/ER by a visible amount
+    # The pelvis sensor is rigid on the bone, and clean thighs are rigid too.
+    p = out["sensors"]["pelvis"]
+    assert "soft_tissue" not in p
+    clean = sim("seated_rotation", seed=0, ideal=True)
+    _, rv = _skin_rotvec_deg(clean, "thigh_right")
+    assert np.abs(rv).max() < 0.01
+
+
+def test_real_soft_tissue_rings_after_impacts():
+    out = sim("walk", seed=0, ideal=True, realism="real")
+    impacts = out["script"]["impacts"]
+    ta = out["truth_anatomical"]
+    for role in ("thigh_left", "thigh_right"):
+        side = role.split("_")[1]
+        info = out["sensors"][role]["soft_tissue"]
+        t, rv = _skin_rotvec_deg(out, role)
+        rot_deg = np.interp(t, ta["time_s"], ta[f"hip_rotation_{side}_deg"])
+        flex_deg = np.interp(t, ta["time_s"], ta[f"hip_flexion_{side}_deg"])
+        rv[:, 1] -= -info["axial_k"] * rot_deg + info["flexion_coupling_deg_per_deg"] * flex_deg
+        mine = [(ti, sc) for ti, sd, sc in impacts if sd == side]
+        assert len(mine) == info["impacts"] >= 16
+        for (ti, sc), amp in zip(mine, info["impact_amp_deg"]):
+            assert 1.0 * sc - 1e-9 <= amp <= 2.0 * sc + 1e-9
+            ring = np.linalg.norm(rv[(t > ti) & (t < ti + 0.15)], axis=1)
+            if sc > 0.9:
+                assert 0.35 * amp < ring.max() <= amp + 0.05, (role, ti)
+            later = np.linalg.norm(rv[(t > ti + 0.6) & (t < ti + 0.9)], axis=1)
+            assert later.max() < 0.05 * amp + 0.05 or any(ti + 0.1 < tj < ti + 0.9 for tj, _ in mine)
+        before = np.linalg.norm(rv[t < mine[0][0]], axis=1)
+        assert before.max() < 0.01  # standing: no ringing
+
+
+@pytest.mark.parametrize("scenario,rate_hz,bound", [("walk", 400.0, 0.05), ("walk", 100.0, 0.5),
+                                                      ("sitting_rotation", 100.0, 0.05)])
+def test_ideal_gyro_integrates_to_true_orientation_with_soft_tissue(scenario, rate_hz, bound):
+    """The soft-tissue ringing (8-15 Hz) is in the gyroscope too: integrating it
+    gives the true (wobbling) sensor orientation; sampled at 100 Hz the
+    trapezoidal integration of the ringing costs up to a few tenths of a degree."""
+    out = sim(scenario, seed=1, ideal=True, realism="real", rate_hz=rate_hz)
+    for role in ROLES:
+        s = out["sensors"][role]
+        t, w = s["time_s"], s["gyr_rad_s"]
+        truth = rot(s["orientation_wxyz"])
+        dt = np.diff(t)[:, None]
+        inc = 0.5 * (w[:-1] + w[1:]) * dt + np.cross(w[:-1], w[1:]) * dt**2 / 12.0
+        steps = Rotation.from_rotvec(inc)
+        r = truth[0]
+        worst = 0.0
+        for k in range(len(steps)):
+            r = r * steps[k]
+            if k % 100 == 0 or k == len(steps) - 1:
+                worst = max(worst, math.degrees((truth[k + 1].inv() * r).magnitude()))
+        assert worst < bound, (role, worst)
+    # The accelerometer sees the same rotation: at rest it is gravity in the wobbling sensor frame.
+    s = out["sensors"]["thigh_right"]
+    a, b = out["script"]["standing_window_s"] or phase(out, "sit")
+    m = (s["time_s"] >= a) & (s["time_s"] <= b)
+    up = rot(s["orientation_wxyz"][m]).inv().apply([0.0, 1.0, 0.0])
+    assert np.abs(s["acc_m_s2"][m] - G * up).max() < 0.05
+
+
+def test_rates_do_not_change_the_kinematics():
+    a = sim("walk", seed=1, ideal=True, realism="real", rate_hz=100.0)
+    b = sim("walk", seed=1, ideal=True, realism="real", rate_hz=400.0)
+    for c in TRUTH_COLUMNS:
+        assert np.array_equal(a["truth"][c], b["truth"][c])
+    assert a["events"] == b["events"] and a["script"] == b["script"]
+    for role in ROLES:
+        sa = a["sensors"][role]
+        assert abs(np.median(np.diff(sa["time_s"])) - 0.01) < 1e-5
+        assert sa["device"]["rate_hz"] == 100.0
+        assert sa["mounting_wxyz"] == b["sensors"][role]["mounting_wxyz"]
+    # A 100 Hz real session with noise and loss runs end to end.
+    c = sim("sitting_rotation", seed=2, realism="real", rate_hz=100.0, loss=0.05)
+    assert c["parameters"]["rate_hz"] == 100.0 and len(c["sensors"]["pelvis"]["time_s"]) > 9000
+    json.dumps(c["parameters"])
+
+
+# ----------------------------------------------------------------------------
+# 8. New scenarios: walk, sitting_rotation
+# ----------------------------------------------------------------------------
+
+
+def test_walk_events_strides_and_gait():
+    out = sim("walk", seed=0, ideal=True)
+    ev = out["events"]
+    assert [(e[1], e[2], e[3]) for e in ev] == [("trial_start", "free", {"side": "both", "index": 1}),
+                                               ("trial_end", "free", {"side": "both", "index": 1})]
+    assert ev[0][0] == pytest.approx(5.0)
+    assert out["truth"]["time_s"][-1] - ev[1][0] == pytest.approx(5.0, abs=0.011)
+    sc = out["script"]
+    tr, t = out["truth"], out["truth"]["time_s"]
+    pos = out["segments"]["pelvis_position_m"]
+    (a1, b1), (a2, b2) = sc["straight_walks_s"]
+    assert ev[0][0] < a1 < b1 < sc["turn_s"][0] < sc["turn_s"][1] < a2 < b2 < ev[1][0]
+    strikes = {side: np.array([ti for ti, sd, _ in sc["impacts"] if sd == side]) for side in ("left", "right")}
+    first = min(("left", "right"), key=lambda sd: strikes[sd][0])
+    assert first == sc["first_leg"] == out["parameters"]["first_leg"]
+    for a, b in sc["straight_walks_s"]:
+        m = (t >= a) & (t <= b)
+        for side in ("left", "right"):
+            hs = strikes[side][(strikes[side] >= a) & (strikes[side] <= b)]
+            assert len(hs) >= 5
+            assert np.diff(hs) == pytest.approx(1.0, abs=0.06)  # ~1 stride/s
+            # progression ~1.3 m per stride along the walking direction
+            x = np.interp(hs, t, pos[:, 0])
+            assert np.abs(np.diff(x)) == pytest.approx(1.3, abs=0.06)
+            flex = tr[f"hip_flexion_{side}_deg"][m]
+            assert 26 < flex.max() < 34 and -13 < flex.min() < -7
+            assert np.interp(hs, t, tr[f"hip_flexion_{side}_deg"]) == pytest.approx(flex.max(), abs=2.0)
+            assert 4 < tr[f"hip_adduction_{side}_deg"][m].max() < 8 and -8 < tr[f"hip_adduction_{side}_deg"][m].min() < -4
+            assert 3 < tr[f"hip_rotation_{side}_deg"][m].max() < 7
+        assert 1 < tr["pelvis_tilt_deg"][m].max() < 3
+        assert 2.5 < tr["pelvis_obliquity_deg"][m].max() < 5.5
+        rot_ = np.degrees(np.unwrap(np.radians(tr["pelvis_rotation_deg"][m])))
+        assert 3 < (rot_ - np.median(rot_)).max() < 7
+        assert 0.015 < np.ptp(pos[m, 1]) < 0.035  # vertical bounce
+        # Right stance (right heel strike to its midstance): right crest up.
+        hs = strikes["right"][(strikes["right"] >= a) & (strikes["right"] <= b)]
+        assert np.interp(hs + 0.25, t, tr["pelvis_obliquity_deg"]).min() > 1.5
+    # The turn: the heading changes by 180 deg and the walk comes back.
+    r_p, _ = segs(out)
+    facing = r_p.apply([1.0, 0.0, 0.0])
+    assert facing[(t >= a1) & (t <= b1)].mean(axis=0) == pytest.approx([1.0, 0.0, 0.0], abs=0.02)
+    assert facing[(t >= a2) & (t <= b2)].mean(axis=0) == pytest.approx([-1.0, 0.0, 0.0], abs=0.02)
+    assert pos[-1, 0] == pytest.approx(0.0, abs=0.1) and pos[:, 0].max() > 9.0
+    assert len(strikes["right"]) + len(strikes["left"]) >= 36  # >= 8 strides each way
+    # Standing still at both ends.
+    for span in [(0.0, 5.0), (ev[1][0], t[-1])]:
+        m = in_spans(t, [span])
+        assert np.abs(tr["hip_flexion_right_deg"][m]).max() < 1.0
+    assert task_truth("walk", 0) == []
+
+
+def test_walk_leading_leg_from_the_seed_or_chosen():
+    legs = {build_motion("walk", seed, None).script.info["first_leg"] for seed in range(10)}
+    assert legs == {"left", "right"}
+    for leg in ("left", "right"):
+        out = sim("walk", seed=0, ideal=True, first_leg=leg)
+        strikes = [sd for _, sd, _ in out["script"]["impacts"]]
+        assert strikes[0] == leg and out["script"]["first_leg"] == leg
+    a, b = sim("walk", seed=0, ideal=True, first_leg="left"), sim("walk", seed=0, ideal=True, first_leg="right")
+    assert a["script"]["turn_s"] == b["script"]["turn_s"]
+    assert a["sensors"]["pelvis"]["mounting_wxyz"] == b["sensors"]["pelvis"]["mounting_wxyz"]
+    with pytest.raises(ValueError):
+        simulate("walk", first_leg="middle")
+
+
+def test_sitting_rotation_events_and_task_truth():
+    out = sim("sitting_rotation", seed=0, ideal=True)
+    phases = [e[2] for e in kinds(out, "phase_start")]
+    assert phases == ["sit", "seated_lift_right", "seated_lift_left", "sit_final"]
+    assert [e[2] for e in kinds(out, "phase_end")] == phases
+    a, b = phase(out, "sit")
+    assert (a, b) == (pytest.approx(0.5), pytest.approx(4.5))
+    assert phase(out, "sit_final")[1] - phase(out, "sit_final")[0] == pytest.approx(2.0)
+    ev = out["events"]
+    order = [(e[1], e[2], e[3].get("side"), e[3].get("index")) for e in ev if e[1] in ("zero", "trial_start")]
+    assert order == [("zero", "", "right", None)] + [("trial_start", "seated_rotation", "right", i) for i in (1, 2, 3)] \
+        + [("zero", "", "left", None)] + [("trial_start", "seated_rotation", "left", i) for i in (1, 2, 3)]
+    assert phase(out, "sit_final")[1] < kinds(out, "zero")[0][0]
+    assert all(e[1] in conventions.EVENT_KINDS for e in ev)
+    tr, t = out["truth"], out["truth"]["time_s"]
+    # Seated from the first sample: hips ~85 deg, no standing at all.
+    assert tr["hip_flexion_right_deg"].min() > 78 and tr["hip_flexion_left_deg"][0] > 80
+    assert out["segments"]["pelvis_position_m"][:, 1].max() < 0.6
+    for side in ("right", "left"):
+        a, b = phase(out, f"seated_lift_{side}")
+        m = (t >= a) & (t <= b)
+        lift = tr[f"hip_flexion_{side}_deg"][m] - tr[f"hip_flexion_{side}_deg"][(t >= 0.5) & (t <= 4.5)].mean()
+        assert 9 < lift.max() < 21
+        other = "left" if side == "right" else "right"
+        assert np.ptp(tr[f"hip_flexion_{other}_deg"][m]) < 3.5
+    scripted = task_truth("sitting_rotation", 0)
+    assert [(d["side"], d["index"]) for d in scripted] == [(s, i) for s in ("right", "left") for i in (1, 2, 3)]
+    assert all(30 <= d["ir_deg"] <= 38 and 35 <= d["er_deg"] <= 42 for d in scripted)
+    trials = window(out, "trial_start", "trial_end", "seated_rotation")
+    assert [(d["start_s"], d["end_s"]) for d in scripted] == [pytest.approx(x, abs=1e-6) for x in trials]
+    for d, span in zip(scripted, trials):
+        m = in_spans(t, [span])
+        ir = tr[f"hip_rotation_{d['side']}_deg"][m].max()
+        assert ir == pytest.approx(d["ir_deg"], abs=1.5)

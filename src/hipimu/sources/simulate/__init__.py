@@ -28,7 +28,7 @@ __all__ = ["SCENARIOS", "simulate_session", "SimulatedSource", "task_truth"]
 MAX_DURATION_S = 4 * 3600.0
 
 _TEST_OF_SCENARIO = {"squat": "squat", "seated_rotation": "seated_rotation", "prone_rotation": "prone_rotation",
-                     "seated_rotation_compensating": "seated_rotation"}
+                     "seated_rotation_compensating": "seated_rotation", "sitting_rotation": "seated_rotation"}
 
 
 def simulate_session(
@@ -40,16 +40,24 @@ def simulate_session(
     duration_s: float | None = None,
     loss: float = 0.0,
     ideal: bool = False,
+    realism: str = "clean",
+    first_leg: str | None = None,
 ) -> tuple[Session, dict[str, np.ndarray]]:
     """Simulate ``scenario`` and return the session and its ground-truth table.
 
     The truth table maps each of :data:`~hipimu.core.conventions.ANGLE_COLUMNS`
-    to a 100 Hz array (degrees; ``time_s`` in seconds).
+    to a 100 Hz array (degrees; ``time_s`` in seconds). ``realism``: "clean"
+    (default, the idealised subject) or "real" (wander during the calibration
+    movements, a non-neutral standing posture, 20 deg strap tilt, thigh soft
+    tissue; the truth is then relative to the standing pose, like hipimu's
+    angles): see ``docs/simulator.md``. ``first_leg``: the leading leg of
+    ``walk`` ("right", "left", None: from the seed).
     """
     if duration_s is not None and duration_s > MAX_DURATION_S:
         raise SimulationError(f"duration {duration_s:g} s is longer than the {MAX_DURATION_S / 3600:g} h a simulation may last")
     try:
-        sim = simulate(scenario, seed=seed, rate_hz=rate_hz, mag=mag, duration_s=duration_s, loss=loss, ideal=ideal)
+        sim = simulate(scenario, seed=seed, rate_hz=rate_hz, mag=mag, duration_s=duration_s, loss=loss, ideal=ideal,
+                       realism=realism, first_leg=first_leg)
     except ValueError as exc:
         raise SimulationError(str(exc)) from exc
     samples: dict[str, SampleBlock] = {}

@@ -44,6 +44,8 @@ import numpy as np
 from scipy.interpolate import make_interp_spline
 from scipy.spatial.transform import Rotation, RotationSpline
 
+from ._motion import smoothstep
+
 __all__ = [
     "GRAVITY_M_S2",
     "G_WORLD_M_S2",
@@ -54,7 +56,11 @@ __all__ = [
     "pelvis_rotation",
     "hip_rotation",
     "hip_angles_deg",
+    "pelvis_angles_deg",
     "wrap_deg",
+    "heading_deg",
+    "standing_rebase",
+    "SoftTissue",
     "noise_model",
     "skin_normal",
     "sample_instants",
@@ -92,6 +98,7 @@ MAG_NOISE_UT = 0.3
 MAG_HARD_IRON_SD_UT = 3.0
 CLOCK_PPM_MAX = 50.0
 MOUNT_TILT_MAX_DEG = 15.0
+MOUNT_TILT_MAX_REAL_DEG = 20.0  # realism="real": straps sit less well
 
 
 def noise_model() -> dict:
@@ -181,6 +188,47 @@ def hip_angles_deg(r_world_pelvis: Rotation, r_world_femur: Rotation, side: str)
     return zxy * np.array([1.0, s, s])
 
 
+def pelvis_angles_deg(r_world_ref: Rotation, r_world_pelvis: Rotation) -> np.ndarray:
+    """(N, 3) tilt, obliquity, rotation (degrees; rotation wrapped to [-180, 180))
+    of ``r_world_pelvis`` relative to the reference ``r_world_ref``: the inverse
+    of :func:`pelvis_rotation` (``R_rp = Ry(p) Rx(q) Rz(s)``; rotation p,
+    obliquity -q, tilt -s)."""
+    yxz = np.atleast_2d((r_world_ref.inv() * r_world_pelvis).as_euler("YXZ", degrees=True))
+    return np.column_stack([-yxz[:, 2], -yxz[:, 1], wrap_deg(yxz[:, 0])])
+
+
+def heading_deg(v: np.ndarray) -> np.ndarray:
+    """Heading (degrees) of world vector(s) ``v`` about +Y: ``Ry(h)`` maps +X onto it."""
+    v = np.atleast_2d(v)
+    return np.degrees(np.arctan2(-v[:, 2], v[:, 0]))
+
+
+def standing_rebase(r_standing: dict[str, Rotation]) -> tuple[dict[str, Rotation], dict[str, float]]:
+    """Per-segment corrections that make the standing pose the zero of every angle.
+
+    ``r_standing``: segment name -> its single segment-to-world orientation at
+    standing (``pelvis`` required). For each segment ``C`` (right-multiplied,
+    segment frame): Y column = the world vertical in segment coordinates, Z =
+    the segment's own e_z made perpendicular to it (normalised), X = Y x Z; and
+    a world yaw ``psi`` (degrees, about +Y) that gives ``Yaw(psi) F C`` the
+    heading of ``F_pelvis C_pelvis`` (psi = 0 for the pelvis). Returns (C,
+    psi) dicts; the rebased frames are ``Yaw(psi) F(t) C``.
+    """
+    up = np.array([0.0, 1.0, 0.0])
+    corr, psi = {}, {}
+    for name, r in r_standing.items():
+        y = r.inv().apply(up)
+        y = y / np.linalg.norm(y)
+        z = np.array([0.0, 0.0, 1.0]) - y[2] * y
+        z = z / np.linalg.norm(z)
+        corr[name] = Rotation.from_matrix(np.column_stack([np.cross(y, z), y, z]))
+    h_pelvis = heading_deg((r_standing["pelvis"] * corr["pelvis"]).apply([1.0, 0.0, 0.0]))[0]
+    for name, r in r_standing.items():
+        h = heading_deg((r * corr[name]).apply([1.0, 0.0, 0.0]))[0]
+        psi[name] = 0.0 if name == "pelvis" else float(wrap_deg(h_pelvis - h))
+    return corr, psi
+
+
 def wrap_deg(a: np.ndarray) -> np.ndarray:
     """Angles wrapped to [-180, 180) degrees."""
     return (np.asarray(a) + 180.0) % 360.0 - 180.0
@@ -254,6 +302,68 @@ def segment_kinematics(t_s: np.ndarray, ch: dict[str, np.ndarray]) -> SegmentKin
 
 
 # ----------------------------------------------------------------------------
+# Soft tissue: the thigh sensor's rotation relative to the femur
+# ----------------------------------------------------------------------------
+
+#: Rise time (s) of an impact oscillation (a C3 ramp, so the gyro stays smooth).
+IMPACT_RISE_S = 0.03
+#: An impact oscillation is cut after this many decay times (exp(-12) ~ 6e-6).
+IMPACT_SPAN_DECAYS = 12.0
+
+
+@dataclass(frozen=True)
+class SoftTissue:
+    """Skin-and-muscle motion of a thigh sensor relative to the femur (``W``,
+    femur frame; the sensor's world orientation is ``F W M``, its site stays on
+    the bone).
+
+    ``W = exp(theta_axial e_y + sum_i w_i(t) axis_i)`` with
+    ``theta_axial = -axial_k * hip rotation + flexion_coupling * hip flexion``
+    (degrees; the skin under-reads rotation and creeps a little with flexion)
+    and, after each impact at ``t_i``, a damped oscillation
+    ``w_i = amp_i ramp((t - t_i) / IMPACT_RISE_S) exp(-(t - t_i) / decay_i)
+    sin(2 pi freq_i (t - t_i))`` about the unit axis ``axis_i`` (femur frame).
+    """
+
+    axial_k: float
+    flexion_coupling: float
+    impact_t_s: np.ndarray
+    impact_amp_deg: np.ndarray
+    impact_freq_hz: np.ndarray
+    impact_decay_s: np.ndarray
+    impact_axis: np.ndarray  # (n, 3)
+
+    def rotvec_deg(self, t_s: np.ndarray, hip_deg: np.ndarray) -> np.ndarray:
+        """(N, 3) rotation vector of ``W`` in degrees at ``t_s`` (``hip_deg``: (N, 3)
+        flexion, adduction, internal rotation of that hip at the same instants)."""
+        t = np.asarray(t_s, dtype=np.float64)
+        out = np.zeros((t.shape[0], 3))
+        out[:, 1] = -self.axial_k * hip_deg[:, 2] + self.flexion_coupling * hip_deg[:, 0]
+        for ti, a, f, d, ax in zip(self.impact_t_s, self.impact_amp_deg, self.impact_freq_hz,
+                                   self.impact_decay_s, self.impact_axis):
+            i0, i1 = np.searchsorted(t, [ti, ti + IMPACT_SPAN_DECAYS * d])
+            if i1 > i0:
+                u = t[i0:i1] - ti
+                w = a * smoothstep(u / IMPACT_RISE_S) * np.exp(-u / d) * np.sin(2 * np.pi * f * u)
+                out[i0:i1] += w[:, None] * ax[None, :]
+        return out
+
+    def rotation(self, t_s: np.ndarray, hip_deg: np.ndarray) -> Rotation:
+        """``W`` (sensor-site skin to femur) at ``t_s``."""
+        return Rotation.from_rotvec(np.radians(self.rotvec_deg(t_s, hip_deg)))
+
+    def to_dict(self) -> dict:
+        return {
+            "axial_k": self.axial_k,
+            "flexion_coupling_deg_per_deg": self.flexion_coupling,
+            "impacts": len(self.impact_t_s),
+            "impact_amp_deg": [float(x) for x in self.impact_amp_deg],
+            "impact_freq_hz": [float(x) for x in self.impact_freq_hz],
+            "impact_decay_s": [float(x) for x in self.impact_decay_s],
+        }
+
+
+# ----------------------------------------------------------------------------
 # Per-sensor draws: mounting, clock, errors
 # ----------------------------------------------------------------------------
 
@@ -271,12 +381,15 @@ def skin_normal(role: str) -> np.ndarray:
     return _BASE_MOUNT[role][:, 2].copy()
 
 
-def draw_mounting(rng: np.random.Generator, role: str) -> tuple[Rotation, dict]:
+def draw_mounting(rng: np.random.Generator, role: str,
+                  tilt_max_deg: float = MOUNT_TILT_MAX_DEG) -> tuple[Rotation, dict]:
     """Sensor-to-segment rotation: back on the skin (sensor +z out of the skin),
     turned uniformly 0-360 deg about the normal, then tilted by up to
-    ``MOUNT_TILT_MAX_DEG`` about a random axis in the board's plane."""
+    ``tilt_max_deg`` (default ``MOUNT_TILT_MAX_DEG``) about a random axis in the
+    board's plane. The draws are the same whatever ``tilt_max_deg`` (only the
+    tilt is scaled)."""
     turn = rng.uniform(0.0, 360.0)
-    tilt = rng.uniform(0.0, MOUNT_TILT_MAX_DEG)
+    tilt = rng.uniform(0.0, tilt_max_deg)
     axis_angle = rng.uniform(0.0, 2 * np.pi)
     base = Rotation.from_matrix(_BASE_MOUNT[role])
     axis = np.array([math.cos(axis_angle), math.sin(axis_angle), 0.0])
@@ -383,22 +496,30 @@ def synthesize_sensor(
     noise_rng: np.random.Generator,
     loss: float,
     loss_rng: np.random.Generator,
+    sensor_spline: RotationSpline | None = None,
 ) -> dict:
     """Samples of one sensor at its own instants.
 
     ``segment_spline``: RotationSpline of its segment-to-world orientation on
     ``knots_s``; ``position_knots_m``: (K, 3) world position of the sensor site
     on the knots (fitted here with a quintic interpolating spline);
-    ``mounting``: sensor-to-segment rotation. Returns time_s, seq,
+    ``mounting``: sensor-to-segment rotation; ``sensor_spline`` (optional):
+    RotationSpline of the sensor-to-world orientation itself on ``knots_s``
+    (a time-varying skin motion between segment and board), used instead of
+    ``segment_spline * mounting``. Returns time_s, seq,
     acc_m_s2, gyr_rad_s, mag_ut (or None) and orientation_wxyz (true
     sensor-to-world) after packet loss.
     """
     seq, t = sample_instants(rate_hz, phase_s, ppm, end_s)
     n = t.shape[0]
-    r_seg = segment_spline(t)
-    w_seg = segment_spline(t, 1)  # body-frame angular rate of the segment, rad/s
-    r_ws = r_seg * mounting
-    gyr_true = mounting.inv().apply(w_seg)
+    if sensor_spline is None:
+        r_seg = segment_spline(t)
+        w_seg = segment_spline(t, 1)  # body-frame angular rate of the segment, rad/s
+        r_ws = r_seg * mounting
+        gyr_true = mounting.inv().apply(w_seg)
+    else:
+        r_ws = sensor_spline(t)
+        gyr_true = sensor_spline(t, 1)
     acc_w = make_interp_spline(knots_s, position_knots_m, k=5, axis=0)(t, 2)
     acc_true = r_ws.inv().apply(acc_w - G_WORLD_M_S2)
     mag_true = r_ws.inv().apply(mag_field.world_ut()) if mag_field is not None else None

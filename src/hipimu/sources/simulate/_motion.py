@@ -12,6 +12,11 @@ overlap in time (checked).
 
 :class:`Sway` adds tiny, smooth postural sway (a few low-frequency sinusoids
 per channel, amplitude < 0.5 deg / a few mm, rate < 0.5 deg/s).
+:class:`Wander` is the larger, faster wander of the segments that should stay
+still during a calibration movement (``realism="real"``), ramped in and out
+with the movement. A script may also carry additive *signals* (any smooth
+function of time added to a channel, e.g. a gait pattern), *impacts* (foot
+landings, for the soft-tissue model) and its *standing window*.
 
 Only the standard library and numpy are used here.
 """
@@ -23,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["smoothstep", "Channel", "Script", "Sway"]
+__all__ = ["smoothstep", "envelope", "Channel", "Script", "Sway", "Wander"]
 
 
 def smoothstep(u: np.ndarray) -> np.ndarray:
@@ -34,6 +39,13 @@ def smoothstep(u: np.ndarray) -> np.ndarray:
     """
     u = np.clip(np.asarray(u, dtype=np.float64), 0.0, 1.0)
     return u**4 * (35.0 + u * (-84.0 + u * (70.0 - 20.0 * u)))
+
+
+def envelope(t_s: np.ndarray, a_s: float, b_s: float, ramp_s: float) -> np.ndarray:
+    """1 inside [a + ramp, b - ramp], 0 outside [a, b], smooth C3 ramps between."""
+    t = np.asarray(t_s, dtype=np.float64)
+    ramp = min(ramp_s, 0.5 * (b_s - a_s))
+    return smoothstep((t - a_s) / ramp) - smoothstep((t - (b_s - ramp)) / ramp)
 
 
 @dataclass
@@ -99,6 +111,14 @@ class Script:
         self.events: list[tuple[float, str, str, dict]] = []
         #: what the script asked of the subject, per trial or rep (see _scenarios.task_truth)
         self.tasks: list[dict] = []
+        #: additive signals (channel name, f(t_s) -> values), summed into :meth:`evaluate`
+        self.signals: list[tuple[str, object]] = []
+        #: impacts (time_s, side "left"/"right"/"both", scale): foot landings, squat bottoms
+        self.impacts: list[tuple[float, str, float]] = []
+        #: (start_s, end_s) of the standing pose that is the zero of the angles, or None
+        self.standing_window: tuple[float, float] | None = None
+        #: free-form facts about the script for the caller (e.g. straight walking stretches)
+        self.info: dict = {}
 
     def __getitem__(self, name: str) -> Channel:
         return self.channels[name]
@@ -135,6 +155,16 @@ class Script:
         """Record an event ``(time_s, kind, label, data)`` at ``at`` or the cursor."""
         self.events.append((float(self.t if at is None else at), kind, label, dict(data or {})))
 
+    def add_signal(self, name: str, fn) -> None:
+        """Add ``fn(t_s)`` (a smooth function of time, channel units) to channel ``name``."""
+        if name not in self.channels:
+            raise KeyError(name)
+        self.signals.append((name, fn))
+
+    def impact(self, side: str, *, at: float | None = None, scale: float = 1.0) -> None:
+        """Record an impact on ``side`` ("left", "right", "both") at ``at`` or the cursor."""
+        self.impacts.append((float(self.t if at is None else at), side, float(scale)))
+
     def note(self, **values) -> None:
         """Record what the subject was scripted to do in a trial or rep (its known values)."""
         self.tasks.append(dict(values))
@@ -144,8 +174,11 @@ class Script:
         return sorted(self.events, key=lambda e: e[0])
 
     def evaluate(self, t_s: np.ndarray) -> dict[str, np.ndarray]:
-        """Every channel at the sorted instants ``t_s``."""
-        return {name: ch.evaluate(t_s) for name, ch in self.channels.items()}
+        """Every channel at the sorted instants ``t_s`` (additive signals included)."""
+        out = {name: ch.evaluate(t_s) for name, ch in self.channels.items()}
+        for name, fn in self.signals:
+            out[name] = out[name] + fn(np.asarray(t_s, dtype=np.float64))
+        return out
 
 
 @dataclass
@@ -183,3 +216,40 @@ class Sway:
         f, a, p = self.freqs_hz[name], self.amps[name], self.phases[name]
         # Sine minus its value at t = 0 would make sway start at 0; not needed.
         return np.sum(a[None, :] * np.sin(2 * np.pi * f[None, :] * t[:, None] + p[None, :]), axis=1)
+
+
+@dataclass
+class Wander:
+    """A smooth random low-frequency signal, ramped in and out over a window.
+
+    Sum of 3 sinusoids (frequencies in ``freq_range_hz``, random phases) whose
+    amplitudes sum to ``bound * U(0.7, 1)``, times :func:`envelope` over
+    ``[a_s, b_s]`` (``ramp_s`` ramps): never beyond ``bound``, zero outside the
+    window.
+    """
+
+    freqs_hz: np.ndarray
+    amps: np.ndarray
+    phases: np.ndarray
+    a_s: float
+    b_s: float
+    ramp_s: float
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, bound: float, a_s: float, b_s: float, *, ramp_s: float = 0.5,
+             freq_range_hz: tuple[float, float] = (0.2, 1.0)) -> "Wander":
+        f = rng.uniform(*freq_range_hz, 3)
+        a = rng.uniform(0.3, 1.0, 3)
+        a *= bound * rng.uniform(0.7, 1.0) / a.sum()
+        return cls(f, a, rng.uniform(0.0, 2 * np.pi, 3), float(a_s), float(b_s), float(ramp_s))
+
+    def __call__(self, t_s: np.ndarray) -> np.ndarray:
+        t = np.asarray(t_s, dtype=np.float64)
+        out = np.zeros(t.shape)
+        i0, i1 = np.searchsorted(t, [self.a_s, self.b_s])
+        if i1 > i0:
+            tt = t[i0:i1]
+            s = np.sum(self.amps[None, :] * np.sin(2 * np.pi * self.freqs_hz[None, :] * tt[:, None]
+                                                   + self.phases[None, :]), axis=1)
+            out[i0:i1] = s * envelope(tt, self.a_s, self.b_s, self.ramp_s)
+        return out

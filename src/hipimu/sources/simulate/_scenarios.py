@@ -100,23 +100,31 @@ from ._body import (
     ACC_RANGE_M_S2,
     GYR_RANGE_RAD_S,
     MAG_RANGE_UT,
+    MOUNT_TILT_MAX_DEG,
+    MOUNT_TILT_MAX_REAL_DEG,
     ROLE_SEGMENT,
     ROLES,
     SIDE_SIGN,
     Body,
     MagField,
     SegmentKinematics,
+    SoftTissue,
     draw_clock,
     draw_errors,
     draw_mounting,
+    hip_angles_deg,
+    hip_rotation,
     noise_model,
+    pelvis_angles_deg,
+    pelvis_rotation,
     segment_kinematics,
     skin_normal,
+    standing_rebase,
     synthesize_sensor,
 )
-from ._motion import Script, Sway, smoothstep
+from ._motion import Channel, Script, Sway, Wander, smoothstep
 
-__all__ = ["SCENARIOS", "TRUTH_COLUMNS", "simulate", "task_truth"]
+__all__ = ["SCENARIOS", "TRUTH_COLUMNS", "REALISMS", "simulate", "task_truth"]
 
 #: Scenario name -> one-line description.
 SCENARIOS: dict[str, str] = {
@@ -129,6 +137,9 @@ SCENARIOS: dict[str, str] = {
                              "(the IR reserve in one session)",
     "long_mixed": "calibration, then duration_s (default 240 s) of pauses, marching in place and turns",
     "static": "calibration, then standing still for duration_s (default 30 s)",
+    "walk": "gait-lab trial, no calibration: stand 5 s, walk >= 8 strides, turn 180 deg, walk back, stand 5 s",
+    "sitting_rotation": "a patient who cannot stand: seated from the start (sit, seated knee lifts), "
+                        "then seated hip IR/ER: 3 trials right, 3 trials left",
     "sensor_six_pose": "no body: the bare boards on a table, each axis up then down, 5 s still per pose (40 s)",
     "sensor_mag_turns": "no body: the bare boards turned slowly through all directions for 60 s (use with mag)",
 }
@@ -158,6 +169,29 @@ _SIDE_NAMES = ("left", "right")
 
 # Random-number streams: [seed, stream] or [seed, stream, role index].
 _STREAM_SCENARIO, _STREAM_MOUNT_CLOCK, _STREAM_ERRORS, _STREAM_NOISE, _STREAM_LOSS, _STREAM_ENV = range(6)
+# realism="real" draws only from these (never from the streams above, so that
+# "clean" stays bit for bit what it was and "real" keeps the same script draws).
+_STREAM_REAL_POSTURE, _STREAM_REAL_WANDER, _STREAM_REAL_SOFT_TISSUE = 40, 41, 42
+
+#: Values of ``realism``: "clean" (the idealised subject) and "real" (see :func:`simulate`).
+REALISMS = ("clean", "real")
+
+# realism="real": bounds of the habitual standing posture (deg) ...
+POSTURE_TILT_RANGE_DEG = (0.0, 8.0)  # anterior pelvic tilt of the pelvis frame over the femurs
+POSTURE_ROTATION_RANGE_DEG = (-5.0, 5.0)  # hip rotation, per side
+POSTURE_ABDUCTION_RANGE_DEG = (0.0, 4.0)  # hip abduction, per side
+# ... of the wander during the calibration movements (deg, bound of |signal|) ...
+WANDER_STILL_THIGH_DEG = {"rotation": 3.0, "adduction": 2.0}
+WANDER_LIFTING_THIGH_DEG = {"rotation": 1.5, "adduction": 1.0}
+WANDER_PELVIS_DEG = {"comp_tilt": 2.0, "comp_obliquity": 1.5, "comp_rotation": 1.5}
+WANDER_RAMP_S = 0.5
+WANDER_MARGIN_S = 0.1  # the wander starts/ends this long after/before the phase's events
+# ... and of the thigh soft tissue
+SOFT_AXIAL_K_RANGE = (0.03, 0.08)
+SOFT_FLEXION_COUPLING_RANGE = (0.004, 0.007)  # deg of axial skin turn per deg of hip flexion (random sign)
+SOFT_IMPACT_AMP_DEG = (1.0, 2.0)
+SOFT_IMPACT_FREQ_HZ = (8.0, 15.0)
+SOFT_IMPACT_DECAY_S = (0.08, 0.12)
 
 
 def _rng(*key: int) -> np.random.Generator:
@@ -180,6 +214,8 @@ def _new_script(body: Body) -> Script:
         "pos_x": 0.0,
         "pos_y": body.pelvis_height_standing_m,
         "pos_z": 0.0,
+        # weight of the habitual standing posture (realism="real"): 1 standing, 0 seated/prone
+        "posture": 1.0,
     }
     for side in _SIDE_NAMES:
         defaults.update({f"hip_flexion_{side}": 0.0, f"hip_adduction_{side}": 0.0,
@@ -197,6 +233,7 @@ def _calibration(s: Script, rng: np.random.Generator, body: Body) -> None:
     """The anatomical calibration routine (stand, hinge, knee lifts, stand)."""
     h0 = body.pelvis_height_standing_m
     s.hold(0.5)
+    s.standing_window = (s.t, s.t + 4.0)
     _phase(s, "stand", lambda: s.hold(4.0))
     s.hold(0.75)
 
@@ -231,6 +268,7 @@ def _calibration(s: Script, rng: np.random.Generator, body: Body) -> None:
                 s.hold(0.5)
                 s.move(1.0, **{f"hip_flexion_{side}": 0.0, f"hip_adduction_{side}": 0.0,
                                f"hip_rotation_{side}": 0.0, "comp_tilt": 0.0, "comp_obliquity": 0.0})
+                s.impact(side)  # the foot lands
                 if i < 2:
                     s.hold(0.5)
             s.move(0.5, pos_z=0.0)
@@ -286,6 +324,11 @@ def _squat(s: Script, rng: np.random.Generator, body: Body, duration_s: float | 
         s.move(0.65 * t_up, at=t1 + 0.35 * t_up, pelvis_tilt=0.0)
         s.move(t_down, at=t0, pos_y=h0 - drop, pos_x=-back)
         s.move(t_up, at=t1, pos_y=h0, pos_x=0.0)
+        # The bottom targets are anatomical: the habitual standing posture
+        # (realism="real") fades out on the way down and back on the way up.
+        s.move(t_down, at=t0, posture=0.0)
+        s.move(t_up, at=t1, posture=1.0)
+        s.impact("both", at=t0 + t_down)
         s.t = t1 + t_up
         s.event("rep_end", "squat", {"index": i})
         s.note(kind="rep", test="squat", index=i, start_s=t0, bottom_s=t0 + t_down, end_s=s.t,
@@ -352,6 +395,8 @@ def _seated_rotation(s: Script, rng: np.random.Generator, body: Body, duration_s
     s.move(1.7, at=t0 + 1.3, pelvis_tilt=-post)
     s.move(2.5, at=t0 + 0.5, pos_y=0.55)
     s.move(3.0, at=t0, pos_x=-0.15)
+    s.move(3.0, at=t0, posture=0.0)  # seated targets are anatomical
+    s.impact("both", at=t0 + 3.0, scale=0.7)  # onto the plinth
     s.t = t0 + 3.0
     _rotation_trials(s, rng, "seated_rotation", (30.0, 38.0), (35.0, 42.0), comp_sign=1.0,
                      obliquity_range=obliquity_range)
@@ -373,6 +418,7 @@ def _stand_up(s: Script, rng: np.random.Generator, body: Body) -> None:
                                             for side in _SIDE_NAMES})
     s.move(1.8, at=t0 + 1.0, pelvis_tilt=0.0, hip_flexion_left=0.0, hip_flexion_right=0.0)
     s.move(2.0, at=t0 + 0.8, pos_y=body.pelvis_height_standing_m, pos_x=0.0)
+    s.move(2.8, at=t0, posture=1.0)
     s.t = t0 + 2.8
     s.hold(2.0)
 
@@ -390,6 +436,7 @@ def _prone_rotation(s: Script, rng: np.random.Generator, body: Body, duration_s:
     s.move(2.2, at=t0 + 1.8, hip_flexion_left=rng.uniform(-2.0, 2.0), hip_flexion_right=rng.uniform(-2.0, 2.0))
     s.move(4.0, at=t0, pelvis_tilt=90.0)
     s.move(4.0, at=t0, pos_y=0.80, pos_x=0.25)
+    s.move(4.0, at=t0, posture=0.0)
     s.t = t0 + 4.0
     _rotation_trials(s, rng, "prone_rotation", (32.0, 38.0), (37.0, 43.0), comp_sign=-1.0)
 
@@ -407,6 +454,7 @@ def _march(s: Script, rng: np.random.Generator, body: Body, n_cycles: int, perio
             t0 = t_start + (c + 0.5 * k) * period
             s.move(q, at=t0, **{f"hip_flexion_{side}": rng.uniform(*amp_range)})
             s.move(q, at=t0 + q, **{f"hip_flexion_{side}": 0.0})
+            s.impact(side, at=t0 + 2 * q)
             s.move(0.25 * period, at=t0, pos_y=h0 + bob_m)
             s.move(0.25 * period, at=t0 + 0.25 * period, pos_y=h0)
     s.t = t_start + (n_cycles + 0.4) * period
@@ -442,6 +490,7 @@ def _long_mixed(s: Script, rng: np.random.Generator, body: Body, duration_s: flo
                     side = _SIDE_NAMES[j % 2]
                     s.move(step_t / 2, at=t0 + j * step_t, **{f"hip_flexion_{side}": rng.uniform(10.0, 20.0)})
                     s.move(step_t / 2, at=t0 + (j + 0.5) * step_t, **{f"hip_flexion_{side}": 0.0})
+                    s.impact(side, at=t0 + (j + 1) * step_t, scale=0.5)
                 s.t = t0 + n_steps * step_t
                 s.hold(0.5)
                 continue
@@ -459,6 +508,174 @@ def _static(s: Script, rng: np.random.Generator, body: Body, duration_s: float |
     s.hold(0.5)
 
 
+# --- walk: a gait-lab trial (no calibration routine) -------------------------
+
+WALK_STAND_S = 5.0  # still standing before and after the walk
+WALK_RAMP_S = 1.5  # the gait starts, slows for the turn, restarts and stops over this
+WALK_STRAIGHT_S = 6.5  # full-speed stretch of each way
+WALK_TURN_S = (2.2, 2.8)  # the 180 deg turn
+WALK_TURN_RADIUS_M = 0.25  # the pelvis follows a half circle while turning
+WALK_TURN_AMPLITUDE = 0.35  # gait amplitude (fraction) while turning
+WALK_START_PHASE = 0.5  # gait phase of the leading leg when walking starts (its swing comes first)
+
+
+def _cos_series(u: np.ndarray, terms) -> np.ndarray:
+    return sum(a * np.cos(2 * np.pi * k * (u - c)) for k, a, c in terms)
+
+
+_U_FINE = np.linspace(0.0, 1.0, 2001)
+# Gait shapes of one leg over its cycle (u = 0 at its heel strike), unit peak-to-peak before scaling.
+_FLEX_TERMS = ((1, 1.0, 0.93), (2, 0.18, 0.02))  # max near heel strike, min ~ -10 deg at ~55 % (toe-off)
+_FLEX_MIN, _FLEX_MAX = (lambda g: (float(g.min()), float(g.max())))(_cos_series(_U_FINE, _FLEX_TERMS))
+
+
+def _ramp_integral_steps(t: np.ndarray, steps) -> np.ndarray:
+    """Integral from -inf of a :class:`Channel`'s smooth steps (base 0)."""
+    out = np.zeros(np.shape(t))
+    for t0, t1, d in steps:
+        out += d * (t1 - t0) * _ramp_integral((t - t0) / (t1 - t0))
+    return out
+
+
+def _walk(s: Script, rng: np.random.Generator, body: Body, duration_s: float | None,
+          first_leg: str | None = None) -> None:
+    """Stand, walk, turn 180 deg, walk back, stand (see the module docstring)."""
+    h0 = body.pelvis_height_standing_m
+    drawn_leg = str(rng.choice(["right", "left"]))  # always drawn, so that first_leg changes nothing else
+    lead = drawn_leg if first_leg is None else first_leg
+    cadence = rng.uniform(0.95, 1.05)  # strides/s
+    stride = rng.uniform(1.25, 1.35)  # m
+    speed = cadence * stride
+    t_turn = rng.uniform(*WALK_TURN_S)
+    turn_sign = float(rng.choice([-1.0, 1.0]))  # + turns to the left
+    flex_peak, flex_ext = rng.uniform(27.0, 33.0), rng.uniform(-12.0, -8.0)
+    add_amp, rot_amp = rng.uniform(5.0, 7.0), rng.uniform(4.0, 6.0)
+    tilt_amp, obl_amp, prot_amp = rng.uniform(1.5, 2.5), rng.uniform(3.0, 5.0), rng.uniform(4.0, 6.0)
+    bounce, lateral = rng.uniform(0.02, 0.03), rng.uniform(0.015, 0.025)
+
+    t_go = WALK_STAND_S
+    t_slow = t_go + WALK_RAMP_S + WALK_STRAIGHT_S
+    t_turn0 = t_slow + WALK_RAMP_S
+    t_back = t_turn0 + t_turn
+    t_slow2 = t_back + WALK_RAMP_S + WALK_STRAIGHT_S
+    t_stop = t_slow2 + WALK_RAMP_S
+
+    amp = Channel("gait_amplitude")
+    amp.step(t_go, WALK_RAMP_S, 1.0)
+    amp.step(t_slow, WALK_RAMP_S, WALK_TURN_AMPLITUDE - 1.0)
+    amp.step(t_back, WALK_RAMP_S, 1.0 - WALK_TURN_AMPLITUDE)
+    amp.step(t_slow2, WALK_RAMP_S, -1.0)
+    out_v, back_v = Channel("speed_out"), Channel("speed_back")
+    out_v.step(t_go, WALK_RAMP_S, 1.0)
+    out_v.step(t_slow, WALK_RAMP_S, -1.0)
+    back_v.step(t_back, WALK_RAMP_S, 1.0)
+    back_v.step(t_slow2, WALK_RAMP_S, -1.0)
+
+    phase0 = {lead: WALK_START_PHASE, ("left" if lead == "right" else "right"): WALK_START_PHASE - 0.5}
+
+    def u_of(side: str, t: np.ndarray) -> np.ndarray:
+        return cadence * (t - t_go) + phase0[side]
+
+    def heading(t: np.ndarray) -> np.ndarray:
+        return turn_sign * 180.0 * smoothstep((t - t_turn0) / t_turn)
+
+    def flex(side):
+        mid, half = 0.5 * (flex_peak + flex_ext), 0.5 * (flex_peak - flex_ext)
+        g = lambda t: (2 * (_cos_series(u_of(side, t), _FLEX_TERMS) - _FLEX_MIN) / (_FLEX_MAX - _FLEX_MIN) - 1)
+        return lambda t: amp.evaluate(t) * (mid + half * g(t))
+
+    for side in _SIDE_NAMES:
+        s.add_signal(f"hip_flexion_{side}", flex(side))
+        # adduction peaks in loading response (~15 %), abduction in swing
+        s.add_signal(f"hip_adduction_{side}", lambda t, side=side: amp.evaluate(t) * add_amp * _cos_series(
+            u_of(side, t), ((1, 1.0, 0.15), (2, 0.0, 0.0))))
+        # internal rotation in stance, external in swing
+        s.add_signal(f"hip_rotation_{side}", lambda t, side=side: amp.evaluate(t) * rot_amp * np.cos(
+            2 * np.pi * (u_of(side, t) - 0.35)))
+    u_r = lambda t: u_of("right", t)
+    # anterior tilt twice per stride; right crest up in right stance; right side forward at right heel strike
+    s.add_signal("pelvis_tilt", lambda t: amp.evaluate(t) * tilt_amp * np.cos(4 * np.pi * (u_r(t) - 0.1)))
+    s.add_signal("pelvis_obliquity", lambda t: amp.evaluate(t) * obl_amp * np.sin(2 * np.pi * u_r(t)))
+    s.add_signal("pelvis_rotation", lambda t: heading(t) + amp.evaluate(t) * prot_amp * np.cos(2 * np.pi * u_r(t)))
+
+    def position(t: np.ndarray) -> np.ndarray:
+        """(N, 3) pelvis displacement from its standing place: out along +X, a half
+        circle while turning (tangent to the heading), back along -X."""
+        a = amp.evaluate(t)
+        s_out = speed * _ramp_integral_steps(t, out_v.steps)
+        s_back = speed * _ramp_integral_steps(t, back_v.steps)
+        h = np.radians(heading(t))
+        u = np.abs(h)
+        arc = WALK_TURN_RADIUS_M * np.column_stack([np.sin(u), np.zeros_like(u), -turn_sign * (1 - np.cos(u))])
+        side_shift = a * lateral * np.sin(2 * np.pi * u_r(t))  # toward the stance leg (+ right)
+        right = np.column_stack([np.sin(h), np.zeros_like(h), np.cos(h)])
+        p = arc + right * side_shift[:, None]
+        p[:, 0] += s_out - s_back
+        p[:, 1] = a * (-0.01 - 0.5 * bounce * np.cos(4 * np.pi * u_r(t)))  # low in double support
+        return p
+
+    s.add_signal("pos_x", lambda t: position(t)[:, 0])
+    s.add_signal("pos_y", lambda t: position(t)[:, 1])
+    s.add_signal("pos_z", lambda t: position(t)[:, 2])
+
+    # heel strikes: each leg's phase crosses an integer
+    for side in _SIDE_NAMES:
+        k = np.arange(math.ceil(phase0[side]), math.floor(u_of(side, np.array([t_stop]))[0]) + 1)
+        for tk in t_go + (k - phase0[side]) / cadence:
+            a = float(amp.evaluate(np.array([tk]))[0])
+            if a > 0.1:
+                s.impact(side, at=float(tk), scale=a)
+
+    s.standing_window = (0.5, t_go - 0.5)
+    s.hold(t_go)
+    s.event("trial_start", "free", {"side": "both", "index": 1})
+    s.t = t_stop
+    s.event("trial_end", "free", {"side": "both", "index": 1})
+    s.hold(WALK_STAND_S)
+    s.info.update({
+        "first_leg": lead,
+        "straight_walks_s": [(t_go + WALK_RAMP_S, t_slow), (t_back + WALK_RAMP_S, t_slow2)],
+        "turn_s": (t_turn0, t_back),
+        "turn_direction": "left" if turn_sign > 0 else "right",
+        "cadence_strides_per_s": cadence,
+        "stride_length_m": stride,
+        "walk_s": (t_go, t_stop),
+    })
+
+
+# --- sitting_rotation: seated from the start (a patient who cannot stand) -----
+
+def _sitting_rotation(s: Script, rng: np.random.Generator, body: Body, duration_s: float | None) -> None:
+    """Seated on the plinth from t = 0: sit, seated knee lifts, sit, seated rotation test."""
+    flex = rng.uniform(83.0, 87.0)
+    post = rng.uniform(3.0, 7.0)
+    for name, value in {"hip_flexion_left": flex, "hip_flexion_right": flex, "pelvis_tilt": -post,
+                        "pos_y": 0.55, "pos_x": -0.15, "posture": 0.0}.items():
+        s[name].base = value
+    s.hold(0.5)
+    _phase(s, "sit", lambda: s.hold(4.0))
+    s.hold(0.75)
+    for side in ("right", "left"):
+        def lifts(side: str = side) -> None:
+            s.move(0.1, **{f"anchor_{side}": 0.0})  # comp is zero here: no effect on the pose
+            for i in range(3):
+                s.move(1.0, **{f"hip_flexion_{side}": flex + rng.uniform(10.0, 20.0),
+                               f"hip_rotation_{side}": rng.uniform(-2.0, 2.0),
+                               "comp_tilt": -rng.uniform(1.0, 3.0)})
+                s.hold(0.5)
+                s.move(1.0, **{f"hip_flexion_{side}": flex, f"hip_rotation_{side}": 0.0, "comp_tilt": 0.0})
+                s.impact(side, scale=0.5)  # the thigh back on the plinth
+                if i < 2:
+                    s.hold(0.5)
+            s.move(0.1, **{f"anchor_{side}": 1.0})
+
+        _phase(s, f"seated_lift_{side}", lifts)
+        s.hold(0.75)
+    _phase(s, "sit_final", lambda: s.hold(2.0))
+    s.hold(0.5)
+    _rotation_trials(s, rng, "seated_rotation", (30.0, 38.0), (35.0, 42.0), comp_sign=1.0)
+
+
 _TASKS = {
     "squat": _squat,
     "seated_rotation": _seated_rotation,
@@ -467,7 +684,16 @@ _TASKS = {
     "seated_rotation_squat": _seated_rotation_squat,
     "long_mixed": _long_mixed,
     "static": _static,
+    "walk": _walk,
+    "sitting_rotation": _sitting_rotation,
 }
+
+#: Body scenarios without the calibration routine (their scripts start at t = 0).
+NO_CALIBRATION = ("walk", "sitting_rotation")
+#: Calibration-like movements during which the still segments wander (realism="real"):
+#: phase label -> the lifting side (None: both thighs still).
+_WANDER_PHASES = {"hip_hinge": None, "knee_lift_right": "right", "knee_lift_left": "left",
+                  "seated_lift_right": "right", "seated_lift_left": "left"}
 
 # Sway: channel -> (summed amplitude, summed peak rate), channel units (deg, m).
 _SWAY_SPEC = {
@@ -499,30 +725,118 @@ class Motion:
     sway: Sway
     body: Body
     end_s: float
+    realism: str = "clean"
+    #: realism="real": the habitual standing posture (deg): ``pelvis_tilt_deg``,
+    #: ``hip_rotation_{side}_deg``, ``hip_abduction_{side}_deg``; None when clean
+    posture: dict | None = None
 
     def channels(self, t_s: np.ndarray) -> dict[str, np.ndarray]:
         """Every channel (deg, m, weight) at the sorted instants ``t_s``, sway included."""
         t = np.asarray(t_s, dtype=np.float64)
         ch = self.script.evaluate(t)
-        return {name: v + self.sway.evaluate(name, t) for name, v in ch.items()}
+        out = {name: v + self.sway.evaluate(name, t) for name, v in ch.items()}
+        if self.posture is not None:
+            # The habitual standing posture, weighted by the "posture" channel: the
+            # pelvis tilted forward over femurs that stay vertical (hip flexion =
+            # the tilt), each hip rotated and abducted a little.
+            w = ch["posture"]
+            tau = self.posture["pelvis_tilt_deg"]
+            out["pelvis_tilt"] = out["pelvis_tilt"] + w * tau
+            for side in _SIDE_NAMES:
+                out[f"hip_flexion_{side}"] = out[f"hip_flexion_{side}"] + w * tau
+                out[f"hip_adduction_{side}"] = out[f"hip_adduction_{side}"] - w * self.posture[f"hip_abduction_{side}_deg"]
+                out[f"hip_rotation_{side}"] = out[f"hip_rotation_{side}"] + w * self.posture[f"hip_rotation_{side}_deg"]
+        return out
+
+    def standing_pose(self) -> dict[str, Rotation] | None:
+        """realism="real" without a standing phase: the habitual standing posture
+        evaluated virtually (no sway) with the pelvis heading of t = 0."""
+        if self.posture is None:
+            return None
+        tau = self.posture["pelvis_tilt_deg"]
+        heading = float(self.script["pelvis_rotation"].evaluate(np.array([0.0]))[0])
+        r_p = pelvis_rotation(tau, 0.0, heading)[0]
+        out = {"pelvis": r_p}
+        for side in _SIDE_NAMES:
+            out[f"femur_{side}"] = r_p * hip_rotation(tau, -self.posture[f"hip_abduction_{side}_deg"],
+                                                      self.posture[f"hip_rotation_{side}_deg"], side)[0]
+        return out
 
     def kinematics(self, t_s: np.ndarray) -> SegmentKinematics:
         """Exact segment poses at the sorted instants ``t_s`` (no splines)."""
         return segment_kinematics(np.asarray(t_s, dtype=np.float64), self.channels(t_s))
 
 
-def build_motion(scenario: str, seed: int, duration_s: float | None) -> Motion:
-    """Write the script of ``scenario`` (calibration + task) for ``seed``."""
+def build_motion(scenario: str, seed: int, duration_s: float | None, realism: str = "clean",
+                 first_leg: str | None = None) -> Motion:
+    """Write the script of ``scenario`` (calibration + task) for ``seed``.
+
+    ``realism="real"`` adds the habitual standing posture and the wander of the
+    still segments during the calibration movements (from their own streams:
+    the script is otherwise the clean one). ``first_leg`` ("right", "left" or
+    None: drawn from the seed) is the leading leg of ``walk``.
+    """
     if scenario in TABLE_SCENARIOS:
         raise ValueError(f"scenario {scenario!r} has no body motion (the boards lie on a table)")
     body = Body()
     rng = _rng(seed, _STREAM_SCENARIO)
     s = _new_script(body)
-    _calibration(s, rng, body)
-    _TASKS[scenario](s, rng, body, duration_s)
+    if scenario not in NO_CALIBRATION:
+        _calibration(s, rng, body)
+    if scenario == "walk":
+        _walk(s, rng, body, duration_s, first_leg=first_leg)
+    else:
+        _TASKS[scenario](s, rng, body, duration_s)
     sway = Sway.draw(rng, _SWAY_SPEC)
     end_s = math.ceil(s.t * TRUTH_RATE_HZ - 1e-6) / TRUTH_RATE_HZ
-    return Motion(s, sway, body, end_s)
+    posture = None
+    if realism == "real":
+        posture = _draw_posture(_rng(seed, _STREAM_REAL_POSTURE))
+        _add_wander(s, _rng(seed, _STREAM_REAL_WANDER))
+    return Motion(s, sway, body, end_s, realism, posture)
+
+
+def _draw_posture(rng: np.random.Generator) -> dict:
+    """The subject's habitual standing posture (realism="real"), degrees."""
+    out = {"pelvis_tilt_deg": float(rng.uniform(*POSTURE_TILT_RANGE_DEG))}
+    for side in _SIDE_NAMES:
+        out[f"hip_rotation_{side}_deg"] = float(rng.uniform(*POSTURE_ROTATION_RANGE_DEG))
+        out[f"hip_abduction_{side}_deg"] = float(rng.uniform(*POSTURE_ABDUCTION_RANGE_DEG))
+    return out
+
+
+def _add_wander(s: Script, rng: np.random.Generator) -> None:
+    """realism="real": during each hinge and knee lift phase the still thigh(s)
+    wander in rotation and adduction, the pelvis in tilt, obliquity and rotation
+    (on the compensation channels: the anchored thighs do not follow it), and a
+    lifting thigh a little in rotation and adduction."""
+    for t, kind, label, _ in s.sorted_events():
+        if kind != "phase_start" or label not in _WANDER_PHASES:
+            continue
+        end = next(e[0] for e in s.sorted_events() if e[1] == "phase_end" and e[2] == label and e[0] >= t)
+        a, b = t + WANDER_MARGIN_S, end - WANDER_MARGIN_S
+        lifting = _WANDER_PHASES[label]
+        for side in _SIDE_NAMES:
+            bounds = WANDER_LIFTING_THIGH_DEG if side == lifting else WANDER_STILL_THIGH_DEG
+            for q in ("rotation", "adduction"):
+                s.add_signal(f"hip_{q}_{side}", Wander.draw(rng, bounds[q], a, b, ramp_s=WANDER_RAMP_S))
+        for name, bound in WANDER_PELVIS_DEG.items():
+            s.add_signal(name, Wander.draw(rng, bound, a, b, ramp_s=WANDER_RAMP_S))
+
+
+def _draw_soft_tissue(rng: np.random.Generator, side: str, impacts) -> SoftTissue:
+    """The thigh's soft tissue (realism="real") with one oscillation per impact on its side."""
+    k = rng.uniform(*SOFT_AXIAL_K_RANGE)
+    coupling = rng.choice([-1.0, 1.0]) * rng.uniform(*SOFT_FLEXION_COUPLING_RANGE)
+    mine = [(t, sc) for t, sd, sc in sorted(impacts) if sd in (side, "both")]
+    n = len(mine)
+    amp = rng.uniform(*SOFT_IMPACT_AMP_DEG, n) * np.array([sc for _, sc in mine])
+    freq = rng.uniform(*SOFT_IMPACT_FREQ_HZ, n)
+    decay = rng.uniform(*SOFT_IMPACT_DECAY_S, n)
+    axis = rng.standard_normal((n, 3)) * np.array([1.0, 0.3, 1.0])  # mostly across the thigh
+    axis /= np.linalg.norm(axis, axis=1, keepdims=True) if n else 1.0
+    return SoftTissue(float(k), float(coupling), np.array([t for t, _ in mine], dtype=np.float64), amp, freq,
+                      decay, axis)
 
 
 def task_truth(scenario: str, seed: int = 0, duration_s: float | None = None) -> list[dict]:
@@ -544,9 +858,13 @@ def task_truth(scenario: str, seed: int = 0, duration_s: float | None = None) ->
     return sorted(build_motion(scenario, seed, duration_s).script.tasks, key=lambda d: d["start_s"])
 
 
-def _validate(scenario, seed, rate_hz, loss, duration_s) -> None:
+def _validate(scenario, seed, rate_hz, loss, duration_s, realism: str = "clean", first_leg=None) -> None:
     if not isinstance(scenario, str) or scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r} (known: {', '.join(SCENARIOS)})")
+    if realism not in REALISMS:
+        raise ValueError(f"realism must be one of {', '.join(REALISMS)}, got {realism!r}")
+    if first_leg not in (None, "right", "left"):
+        raise ValueError(f"first_leg must be None, 'right' or 'left', got {first_leg!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if not (isinstance(rate_hz, (int, float, np.number)) and 25.0 <= float(rate_hz) <= 1000.0):
@@ -568,6 +886,8 @@ def simulate(
     duration_s: float | None = None,
     loss: float = 0.0,
     ideal: bool = False,
+    realism: str = "clean",
+    first_leg: str | None = None,
 ) -> dict:
     """Simulate a session of the virtual subject wearing three IMUs.
 
@@ -598,6 +918,23 @@ def simulate(
         Perfect sensors (no bias, noise, bias drift, scale error, quantization,
         saturation, hard iron, packet loss) with the same kinematics, mounting
         and clocks.
+    realism:
+        ``"clean"`` (default): the idealised subject, bit for bit the output of
+        earlier versions. ``"real"`` (body scenarios; same script draws, extra
+        draws from their own streams): the still segments wander during the
+        hip hinges and knee lifts (thigh rotation +-3, adduction +-2, pelvic
+        tilt +-2, obliquity and rotation +-1.5 deg; a lifting thigh +-1.5 / +-1),
+        a habitual non-neutral standing posture (pelvis frame tilted 0..8 deg
+        forward over the femurs, each hip rotated -5..5 and abducted 0..4 deg)
+        in every standing phase, strap tilt up to 20 deg, and thigh soft
+        tissue: the thigh sensor turns about the femur by ``-k`` (0.03..0.08)
+        times the hip rotation plus ~0.5 deg per 90 deg of flexion, and rings
+        (1-2 deg, 8-15 Hz, ~0.1 s decay) after each foot landing and squat
+        bottom. The truth is then relative to the standing pose (see
+        ``truth``), the anatomical truth is ``truth_anatomical``.
+    first_leg:
+        ``walk`` only: the leading leg, "right" or "left" (None: drawn from
+        the seed; the other draws do not depend on it).
 
     Returns
     -------
@@ -612,7 +949,21 @@ def simulate(
         ``site_m`` sensor position in the segment frame, m,
         ``skin_normal`` outward skin normal at the site, segment frame};
         ``truth``: ``time_s`` (100 Hz grid from 0 to the end) and the 9 angle
-        columns in degrees (:data:`TRUTH_COLUMNS`);
+        columns in degrees (:data:`TRUTH_COLUMNS`); with ``realism="real"``
+        relative to the standing pose (:func:`_body.standing_rebase` applied
+        to the segments averaged over the standing window, or to the virtual
+        habitual standing posture if the scenario never stands: every angle
+        ~0 while standing), with ``"clean"`` the anatomical truth;
+        ``truth_anatomical``: the same columns, femur vs pelvis and pelvis vs
+        the identity (equal to ``truth`` when clean);
+        ``rebase``: None (clean) or the corrections ``c_{segment}_wxyz``
+        (right-multiplied), ``psi_deg`` (segment -> world yaw, deg) and
+        ``standing_window_s`` ((start, end) or None: virtual standing);
+        ``script``: ``standing_window_s``, ``impacts`` (list of (time_s,
+        side, scale)), and for ``walk`` ``first_leg``, ``straight_walks_s``
+        (the two full-speed stretches, [(start, end), ...]), ``turn_s``,
+        ``walk_s``, ``turn_direction``, ``cadence_strides_per_s``,
+        ``stride_length_m``;
         ``segments``: ``time_s`` (same grid), ``pelvis_wxyz``,
         ``femur_left_wxyz``, ``femur_right_wxyz`` (segment-to-world),
         ``reference_pelvis_wxyz`` (identity), ``pelvis_position_m`` (M, 3)
@@ -626,13 +977,16 @@ def simulate(
         Unknown scenario, bad seed, rate_hz outside [25, 1000], loss outside
         [0, 0.5), or a negative duration_s.
     """
-    _validate(scenario, seed, rate_hz, loss, duration_s)
+    _validate(scenario, seed, rate_hz, loss, duration_s, realism, first_leg)
     seed, rate_hz, loss = int(seed), float(rate_hz), float(loss)
     ideal, mag = bool(ideal), bool(mag)
     if scenario in TABLE_SCENARIOS:
-        return _simulate_table(scenario, seed, rate_hz, mag, loss, ideal)
+        out = _simulate_table(scenario, seed, rate_hz, mag, loss, ideal)
+        out["parameters"]["realism"] = realism  # no body: nothing to make real
+        return out
 
-    motion = build_motion(scenario, seed, None if duration_s is None else float(duration_s))
+    real = realism == "real"
+    motion = build_motion(scenario, seed, None if duration_s is None else float(duration_s), realism, first_leg)
     s, body, end_s = motion.script, motion.body, motion.end_s
 
     # --- kinematics on the knot grid (contains the 100 Hz truth grid) ----------
@@ -652,8 +1006,12 @@ def simulate(
     for k, q in enumerate(("tilt", "obliquity", "rotation")):
         truth[f"pelvis_{q}_deg"] = kin.pelvis_deg[truth_idx, k].copy()
     truth = {c: truth[c] for c in TRUTH_COLUMNS}
+    truth_anatomical = {c: v.copy() for c, v in truth.items()}
 
     seg_rot = {"pelvis": kin.r_pelvis, "femur_left": kin.r_femur["left"], "femur_right": kin.r_femur["right"]}
+    rebase = None
+    if real:
+        truth, rebase = _rebased_truth(motion, seg_rot, truth_idx, t_truth)
     segments = {"time_s": t_truth.copy()}
     for name, r in seg_rot.items():
         segments[f"{name}_wxyz"] = r[truth_idx].as_quat(canonical=True, scalar_first=True)
@@ -665,17 +1023,26 @@ def simulate(
     field = MagField(north_azimuth_deg=float(env.uniform(0.0, 360.0)))
     splines = {name: RotationSpline(knots, r) for name, r in seg_rot.items()}
     sensors = {}
+    soft = {}
     for idx, role in enumerate(ROLES):
         geo = _rng(seed, _STREAM_MOUNT_CLOCK, idx)
-        mounting, mount_info = draw_mounting(geo, role)
+        mounting, mount_info = draw_mounting(geo, role, MOUNT_TILT_MAX_REAL_DEG if real else MOUNT_TILT_MAX_DEG)
         phase_s, ppm = draw_clock(geo, rate_hz)
+        sensor_spline = None
+        if real and role != "pelvis":
+            side = role.split("_")[1]
+            soft[role] = _draw_soft_tissue(_rng(seed, _STREAM_REAL_SOFT_TISSUE, idx), side, s.impacts)
+            wobble = soft[role].rotation(knots, kin.hip_deg[side])
+            sensor_spline = RotationSpline(knots, kin.r_femur[side] * wobble * mounting)
         sensors[role] = _board(
             seed=seed, idx=idx, role=role, rate_hz=rate_hz, ideal=ideal, mag=mag, loss=loss, field=field,
             knots=knots, end_s=end_s, segment_spline=splines[ROLE_SEGMENT[role]],
             position_knots_m=kin.sensor_position_m(body, role), mounting=mounting, mount_info=mount_info,
             phase_s=phase_s, ppm=ppm, segment=ROLE_SEGMENT[role], site_m=body.sensor_site_m(role).tolist(),
-            normal=skin_normal(role).tolist(),
+            normal=skin_normal(role).tolist(), sensor_spline=sensor_spline,
         )
+        if role in soft:
+            sensors[role]["soft_tissue"] = soft[role].to_dict()
 
     task_duration = None
     if scenario in DEFAULT_DURATION_S:
@@ -692,16 +1059,71 @@ def simulate(
         "description": SCENARIOS[scenario],
         "body": body.to_dict(),
         **_model_parameters(field, mag),
+        "realism": realism,
+    }
+    if real:
+        parameters["noise_model"]["mount_tilt_max_deg"] = MOUNT_TILT_MAX_REAL_DEG
+        parameters["real"] = {
+            "standing_posture_deg": dict(motion.posture),
+            "wander_bounds_deg": {"still_thigh": WANDER_STILL_THIGH_DEG, "lifting_thigh": WANDER_LIFTING_THIGH_DEG,
+                                  "pelvis": WANDER_PELVIS_DEG},
+            "soft_tissue": {role: st.to_dict() for role, st in soft.items()},
+            "truth": "relative to the standing pose (see rebase)",
+        }
+    if scenario == "walk":
+        parameters["first_leg"] = s.info["first_leg"]
+    script_info = {
+        "standing_window_s": s.standing_window,
+        "impacts": [(round(t, 6), side, scale) for t, side, scale in sorted(s.impacts)],
+        **s.info,
     }
     return {
         "sensors": sensors,
         "truth": truth,
+        "truth_anatomical": truth_anatomical,
+        "rebase": rebase,
+        "script": script_info,
         "segments": segments,
         # Event times rounded to the microsecond (the script's sums of float
         # durations carry ~1e-14 s of noise); data dicts are copies.
         "events": [(round(t, 6), kind, label, dict(data)) for t, kind, label, data in s.sorted_events()],
         "parameters": parameters,
     }
+
+
+def _rebased_truth(motion: Motion, seg_rot: dict[str, Rotation], truth_idx: np.ndarray,
+                   t_truth: np.ndarray) -> tuple[dict[str, np.ndarray], dict]:
+    """Truth relative to the standing pose (realism="real"; docs/simulator.md).
+
+    Standing orientations ``F_k,s``: the mean over the standing window of the
+    truth grid, or the virtual habitual standing posture. Rebased frames
+    ``F'_k = Yaw(psi_k) F_k C_k`` (:func:`standing_rebase`); hip angles of
+    (P', F'_left, F'_right), pelvis angles of P' relative to ``P_s C_pelvis``.
+    """
+    win = motion.script.standing_window
+    if win is not None:
+        m = (t_truth >= win[0] - 1e-9) & (t_truth <= win[1] + 1e-9)
+        r_s = {name: r[truth_idx[m]].mean() for name, r in seg_rot.items()}
+    else:
+        r_s = motion.standing_pose()
+    corr, psi = standing_rebase(r_s)
+    rebased = {}
+    for name, r in seg_rot.items():
+        yaw = Rotation.from_euler("y", psi[name], degrees=True)
+        rebased[name] = yaw * r[truth_idx] * corr[name]
+    truth = {"time_s": t_truth}
+    for side in _SIDE_NAMES:
+        hip = hip_angles_deg(rebased["pelvis"], rebased[f"femur_{side}"], side)
+        for k, q in enumerate(("flexion", "adduction", "rotation")):
+            truth[f"hip_{q}_{side}_deg"] = hip[:, k].copy()
+    pel = pelvis_angles_deg(r_s["pelvis"] * corr["pelvis"], rebased["pelvis"])
+    for k, q in enumerate(("tilt", "obliquity", "rotation")):
+        truth[f"pelvis_{q}_deg"] = pel[:, k].copy()
+    info = {f"c_{name}_wxyz": corr[name].as_quat(canonical=True, scalar_first=True).tolist() for name in corr}
+    info["psi_deg"] = dict(psi)
+    info["standing_window_s"] = win
+    info["standing_wxyz"] = {name: r.as_quat(canonical=True, scalar_first=True).tolist() for name, r in r_s.items()}
+    return {c: truth[c] for c in TRUTH_COLUMNS}, info
 
 
 # ----------------------------------------------------------------------------
@@ -862,7 +1284,7 @@ def _simulate_table(scenario: str, seed: int, rate_hz: float, mag: bool, loss: f
 
 def _board(
     *, seed, idx, role, rate_hz, ideal, mag, loss, field, knots, end_s, segment_spline, position_knots_m,
-    mounting, mount_info, phase_s, ppm, segment, site_m, normal,
+    mounting, mount_info, phase_s, ppm, segment, site_m, normal, sensor_spline=None,
 ) -> dict:
     """One sensor board: draw its errors, synthesize its samples, describe it."""
     errors = draw_errors(_rng(seed, _STREAM_ERRORS, idx), rate_hz, ideal, mag)
@@ -881,6 +1303,7 @@ def _board(
         noise_rng=_rng(seed, _STREAM_NOISE, idx),
         loss=0.0 if ideal else loss,
         loss_rng=_rng(seed, _STREAM_LOSS, idx),
+        sensor_spline=sensor_spline,
     )
     errors.update({
         "gyr_bias_final_rad_s": out.pop("gyr_bias_final_rad_s"),
