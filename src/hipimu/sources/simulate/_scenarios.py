@@ -3,8 +3,9 @@
 Independent ground truth: imports only the standard library, numpy, scipy
 and the sibling ``_body`` / ``_motion`` modules (never ``hipimu``).
 
-Every body scenario starts with the same anatomical calibration routine; times are
-exact (only amplitudes vary with the seed):
+Every body scenario except ``walk`` and ``sitting_rotation`` (below) starts with
+the same anatomical calibration routine; times are exact (only amplitudes vary
+with the seed):
 
 ====================  ============  ==========================================
 phase                 time, s       what the subject does
@@ -37,6 +38,53 @@ The task starts at 36.9 s. Task scripts (total lengths for seed 0):
   at 0.80 m), then as seated (IR 32..38, ER 37..43 deg).
 * ``long_mixed`` and ``static``: ``trial_start`` at 36.9 s, ``trial_end``
   exactly ``duration_s`` later, recording ends 0.5 s after that.
+
+Two body scenarios have no calibration routine (their scripts start at 0 s):
+
+* ``walk`` (29 s + T, T = the turn, 2.2-2.8 s): a gait-lab trial, no phase
+  events. 0-5 s standing still (the standing pose of the truth is its
+  0.5-4.5 s); at 5.0 s ``trial_start`` (``free``, side ``both``, index 1) and
+  the gait starts: amplitude and speed ramp up over 1.5 s, the leading leg
+  (``first_leg``, drawn from the seed) swings first; 6.5-13.0 s full speed
+  (cadence 0.95-1.05 stride/s, stride 1.25-1.35 m: hip flexion +27..33 /
+  -8..-12 deg peaking at heel strike, with a 2nd harmonic; adduction +-5..7,
+  rotation +-4..6; pelvis tilt +-1.5..2.5 twice per stride, obliquity
+  +-3..5 (the stance side's crest up), rotation +-4..6 (the leading side
+  forward at heel strike); 2-3 cm vertical bounce, 1.5-2.5 cm side shift);
+  13.0-14.5 s slowing to a stop (gait amplitude down to 35 %); 14.5-14.5+T s
+  a 180 deg turn (left or right, from the seed) along a half circle of 0.25 m
+  radius while stepping at 35 % amplitude; 14.5+T-16+T s speeding up;
+  16+T-22.5+T s full speed back along -X; 22.5+T-24+T s stopping;
+  ``trial_end`` at 24+T s; 5 s standing still. The two full-speed stretches
+  are ``script["straight_walks_s"]``; each heel strike is an impact.
+* ``sitting_rotation`` (~121 s): a patient who cannot stand, seated on the
+  plinth from the first sample (hip flexion 83..87 deg, pelvis tilt -3..-7,
+  pelvis 0.55 m high, 0.15 m back):
+
+  =======================  ============  =====================================
+  phase                    time, s       what the subject does
+  =======================  ============  =====================================
+  ``sit``                  0.5 - 4.5     seated, still
+  ``seated_lift_right``    5.25 - 13.95  3 lifts of the right knee off the
+                                         seat (hip flexion +10..20 deg; 1 s
+                                         up, 0.5 s hold, 1 s down, 0.5 s
+                                         between), 1..3 deg posterior tilt
+  ``seated_lift_left``     14.7 - 23.4   the same on the left
+  ``sit_final``            24.15 - 26.15 still
+  =======================  ============  =====================================
+
+  then, from 26.65 s, exactly the rotation test of ``seated_rotation`` (per
+  side: 1 s, ``zero``, 2 s, 3 IR/ER trials).
+
+``realism="real"`` (see :func:`simulate`) changes none of these times or
+events and none of the script's draws; it draws the habitual standing posture
+(stream 40), the wander of the still segments during ``hip_hinge``,
+``knee_lift_*`` and ``seated_lift_*`` (stream 41, from 0.1 s after a phase's
+start to 0.1 s before its end, 0.5 s ramps) and the thighs' soft tissue
+(stream 42) from streams of their own. The habitual posture is weighted by the
+``posture`` channel: 1 standing, 0 seated or prone (the sit-down, lie-down and
+stand-up transitions ramp it) and at each squat's bottom (the squat's targets
+stay anatomical).
 
 Event conventions:
 
@@ -896,7 +944,8 @@ def simulate(
     scenario:
         One of :data:`SCENARIOS`: ``squat`` (~66 s), ``seated_rotation``
         (~134 s), ``prone_rotation`` (~136 s), ``long_mixed`` and ``static``
-        (36.9 s of calibration + ``duration_s`` + 0.5 s); the table scenarios
+        (36.9 s of calibration + ``duration_s`` + 0.5 s), ``walk`` (~31.5 s,
+        no calibration), ``sitting_rotation`` (~121 s, seated throughout); the table scenarios
         ``sensor_six_pose`` (40 s) and ``sensor_mag_turns`` (60 s) have no
         body (zero truth angles). See the module docstring for the scripts
         and event conventions.
