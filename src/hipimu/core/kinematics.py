@@ -60,18 +60,14 @@ _STANCE_FIRST_STEP_RAD = 1e-3
 #: that keeps a zero event's axial turn at zero where it is not observable.
 ZERO_AXIAL_PRIOR = 1e-3
 
-#: Quality model. Without a magnetometer the relative heading of two sensors
-#: drifts with the residual gyro bias about the vertical; its uncertainty grows
-#: from the last alignment at about this rate (deg/s), and the quality reaches
-#: 0 when it reaches the clinical minimal detectable change (~5 deg).
-HEADING_DRIFT_DEG_S_6D = 0.02
-HEADING_DRIFT_DEG_S_9D = 0.002
-QUALITY_ZERO_AT_DEG = 5.0
-#: ... and by this fraction of every turn about the vertical (gyro scale and
-#: axis errors differ between sensors; ~0.5 % for MEMS gyros after a bias-only
-#: sensor calibration). With a magnetometer the heading is observed.
-TURN_ERROR_FRACTION = 0.005
-TURN_ERROR_FRACTION_9D = 0.0
+#: The quality model's constants live in hipimu.core.quality (re-exported here).
+from hipimu.core.quality import (  # noqa: E402
+    HEADING_DRIFT_DEG_S_6D,
+    HEADING_DRIFT_DEG_S_9D,
+    TURN_ERROR_FRACTION,
+    TURN_ERROR_FRACTION_9D,
+    QualityTracker,
+)
 
 
 @dataclass
@@ -214,8 +210,8 @@ def compute_angles(
         yaw[role] = _yaw(_offsets_on_grid(grid, anchors, role))
         femur = yaw[role] * seg_local[role] * _axial(_offsets_on_grid(grid, anchors, role, "axial_rad"))
         hip[side] = hip_angles_rad(pelvis, femur, side)
-    turned = {r: _turned_deg(steps[r]) for r in roles}
-    q = quality(grid, {r: orientations[r] for r in roles}, anchors, use_mag=use_mag, turned_deg=turned)
+    q = quality(grid, {r: orientations[r] for r in roles}, anchors, calibration, use_mag=use_mag,
+                local=sensor_local, thigh_segments={r: seg_local[r] for r in roles if r != "pelvis"}, steps=steps)
     return Angles(grid, hip, pelvis_ang, anchors, q, _SensorWorld(yaw, sensor_local))
 
 
@@ -223,44 +219,26 @@ def quality(
     grid: np.ndarray,
     orientations: dict[str, Orientation],
     anchors: list[HeadingAnchor],
+    calibration: AnatomicalCalibration,
     *,
     use_mag: bool,
-    turned_deg: dict[str, np.ndarray] | None = None,
+    local: dict[str, Rotation],
+    thigh_segments: dict[str, Rotation],
+    steps: dict[str, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Per-instant quality of the hip angles, 0 (unreliable) .. 1.
+    """Per-instant quality of the hip angles, 0 (unreliable) .. 1: the expected
+    hip rotation error model of :mod:`hipimu.core.quality` (calibration method
+    and grade, heading since the last alignment, fast movement), over the whole
+    series at once, and 0 where a sensor's samples were lost (filled over a gap).
 
-    ``1 - (expected relative-heading error) / 5 deg`` (5 deg: the clinical
-    minimal detectable change), times 0 where a sensor's samples were lost
-    (filled over a gap). Hip rotation (femur upright) or adduction (femur
-    horizontal) depend directly on the relative heading of pelvis and thigh,
-    which without a magnetometer is not observed and only integrated. Its
-    expected error since the thigh's last alignment (standing calibration,
-    zero event, still standing) grows
-
-    * with time: gyro bias about the vertical, ``HEADING_DRIFT_DEG_S_*``;
-    * with turning: gyro scale and axis errors differ between sensors, so a
-      whole-body turn of 180 deg leaves them ~``TURN_ERROR_FRACTION`` x 180
-      deg apart; ``turned_deg``: role -> cumulative turn about the vertical
-      (deg) of the segment on the grid.
-    """
-    drift = HEADING_DRIFT_DEG_S_9D if use_mag else HEADING_DRIFT_DEG_S_6D
-    turn_frac = TURN_ERROR_FRACTION_9D if use_mag else TURN_ERROR_FRACTION
-    q = np.ones_like(grid)
-    thighs = [r for r in orientations if r != "pelvis"]
-    for r in thighs:
-        times = np.array(sorted(a.time_s for a in anchors if a.role == r))
-        idx = np.searchsorted(times, grid, side="right") - 1
-        start = np.clip(np.searchsorted(grid, times[np.clip(idx, 0, None)]), 0, len(grid) - 1)
-        since = np.where(idx >= 0, grid - times[np.clip(idx, 0, None)], np.inf)
-        err = drift * since
-        if turned_deg is not None:
-            turned = np.maximum(turned_deg[r] - turned_deg[r][start], turned_deg["pelvis"] - turned_deg["pelvis"][start])
-            err = err + turn_frac * turned
-        q = np.minimum(q, np.clip(1.0 - err / QUALITY_ZERO_AT_DEG, 0.0, 1.0))
+    ``local``: role -> sensor orientation in its own world on the grid;
+    ``thigh_segments``: thigh role -> segment orientation on the grid;
+    ``steps``: role -> :func:`_world_steps` of ``local`` (if already computed)."""
+    filled = np.zeros(grid.shape, dtype=bool)
     for o in orientations.values():
-        filled = np.interp(grid, o.time_s, o.filled.astype(np.float64)) > 0
-        q[filled] = 0.0
-    return q
+        filled |= np.interp(grid, o.time_s, o.filled.astype(np.float64)) > 0
+    tracker = QualityTracker(calibration, list(orientations), use_mag=use_mag)
+    return tracker.update(grid, anchors, local, thigh_segments, filled, steps=steps)
 
 
 def _world_steps(r: Rotation) -> np.ndarray:

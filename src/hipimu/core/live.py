@@ -39,11 +39,6 @@ from hipimu.core.calibration import (
 )
 from hipimu.core.conventions import CALIBRATION_PHASES, ROLES, SIDES, hip_angles_rad, pelvis_angles_rad
 from hipimu.core.kinematics import (
-    HEADING_DRIFT_DEG_S_6D,
-    HEADING_DRIFT_DEG_S_9D,
-    QUALITY_ZERO_AT_DEG,
-    TURN_ERROR_FRACTION,
-    TURN_ERROR_FRACTION_9D,
     ZERO_HOLD_S,
     HeadingAnchor,
     _axial,
@@ -56,6 +51,7 @@ from hipimu.core.live_types import AngleBlock, GuideState, GuideStep
 from hipimu.core.model import Event, SampleBlock
 from hipimu.core.orientation import Orientation, OrientationTracker
 from hipimu.core.segment_axes import HIPIMU_BOARD_MOUNT, Mount
+from hipimu.core.quality import QualityTracker
 
 __all__ = ["LiveProcessor", "LiveOutput", "CalibrationGuide"]
 
@@ -354,10 +350,8 @@ class LiveProcessor:
         self._up_ref: dict[str, np.ndarray] = {}
         self._k_next: int | None = None  # next angle grid index
         self._pending_zero: list[tuple[float, list[str]]] = []
-        self._turned: dict[str, tuple[float, float]] = {}  # role -> (last grid t, cumulative turn deg)
-        self._prev_local: dict[str, Rotation] = {}
-        self._turn_hist: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # role -> (grid t, turned) recent
-        self._anchor_turn: dict[tuple[str, float], float] = {}
+        self._quality_tracker: QualityTracker | None = None  # of self._quality_for
+        self._quality_for: AnatomicalCalibration | None = None
         self.angles_every_s = float(angles_every_s)
         self._angles_at = -math.inf  # data time of the last angles handed out
         if calibration is not None:
@@ -539,62 +533,20 @@ class LiveProcessor:
             role = f"thigh_{side}"
             femur = _yaw(self._offset(role, grid)) * seg[role] * _axial(self._offset(role, grid, "axial_rad"))
             hip[side] = hip_angles_rad(pelvis, femur, side)
-        return AngleBlock(grid, hip, pelvis_ang, self._quality(grid, local, revises), revises)
+        return AngleBlock(grid, hip, pelvis_ang, self._quality(grid, local, seg), revises)
 
-    def _quality(self, grid: np.ndarray, local: dict[str, Rotation], revises: bool) -> np.ndarray:
-        """:func:`hipimu.core.kinematics.quality`, incrementally: cumulative turn about the
-        vertical continued from the last grid instant, time and turn since each thigh's last
-        anchor."""
-        turned = {}
-        for r in self.roles:
-            if revises:  # instants seen before: their turn from the history
-                ht, hv = self._turn_hist[r]
-                turned[r] = np.interp(grid, ht, hv)
-                continue
-            prev = self._prev_local.get(r)
-            chain = local[r] if prev is None else Rotation.concatenate([prev, local[r]])
-            steps = (chain[1:] * chain[:-1].inv()).as_rotvec()[:, 1]
-            base = self._turned[r][1] if r in self._turned else 0.0
-            if prev is None:
-                cum = np.concatenate([[0.0], np.cumsum(np.abs(np.degrees(steps)))]) + base
-            else:
-                cum = base + np.cumsum(np.abs(np.degrees(steps)))
-            turned[r] = cum
-            self._prev_local[r] = local[r][-1]
-            self._turned[r] = (float(grid[-1]), float(cum[-1]))
-            ht, hv = self._turn_hist.get(r, (np.zeros(0), np.zeros(0)))
-            keep = ht >= grid[-1] - KEEP_S
-            self._turn_hist[r] = (np.concatenate([ht[keep], grid]), np.concatenate([hv[keep], cum]))
-        drift = HEADING_DRIFT_DEG_S_9D if self.use_mag else HEADING_DRIFT_DEG_S_6D
-        frac = TURN_ERROR_FRACTION_9D if self.use_mag else TURN_ERROR_FRACTION
-        q = np.ones(len(grid))
-        for r in self.roles:
-            if r == "pelvis":
-                continue
-            times = np.array(sorted(a.time_s for a in self.anchors if a.role == r))
-            idx = np.searchsorted(times, grid, side="right") - 1
-            at = times[np.clip(idx, 0, None)]
-            since = np.where(idx >= 0, grid - at, np.inf)
-            own = turned[r] - self._turn_at(r, at)  # the turn since the anchor
-            pel = turned["pelvis"] - self._turn_at("pelvis", at)
-            err = drift * since + frac * np.maximum(own, pel)
-            q = np.minimum(q, np.clip(1.0 - err / QUALITY_ZERO_AT_DEG, 0.0, 1.0))
+    def _quality(self, grid: np.ndarray, local: dict[str, Rotation], seg: dict[str, Rotation]) -> np.ndarray:
+        """:func:`hipimu.core.kinematics.quality`, incrementally: the same
+        :class:`~hipimu.core.quality.QualityTracker`, fed block by block (a revision after a
+        zero event re-reads the instants it saw before from its history)."""
+        if self._quality_tracker is None or self._quality_for is not self.calibration:
+            self._quality_tracker = QualityTracker(self.calibration, self.roles, use_mag=self.use_mag, keep_s=KEEP_S)
+            self._quality_for = self.calibration
+        filled = np.zeros(len(grid), dtype=bool)
         for r in self.roles:
             b = self._buf[r]
-            q[np.interp(grid, b.t, b.filled.astype(np.float64)) > 0] = 0.0
-        return q
-
-    def _turn_at(self, role: str, times: np.ndarray) -> np.ndarray:
-        """The cumulative turn of ``role`` at the first grid instant at or after each anchor
-        time (remembered per anchor: the history itself is kept only for KEEP_S)."""
-        ht, hv = self._turn_hist[role]
-        out = np.empty(len(times))
-        for t in np.unique(times):
-            key = (role, float(t))
-            if key not in self._anchor_turn:
-                self._anchor_turn[key] = float(hv[min(int(np.searchsorted(ht, t)), len(ht) - 1)])
-            out[times == t] = self._anchor_turn[key]
-        return out
+            filled |= np.interp(grid, b.t, b.filled.astype(np.float64)) > 0
+        return self._quality_tracker.update(grid, self.anchors, local, {r: seg[r] for r in self.roles if r != "pelvis"}, filled)
 
 
 def _nearest(b: _Buffer, grid: np.ndarray) -> Rotation:
