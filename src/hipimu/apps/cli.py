@@ -402,10 +402,12 @@ def cmd_angles(args: argparse.Namespace) -> int:
     progress.done()
     cal = result.calibration
     q = result.angles.quality
+    from hipimu.core.quality import RELIABLE
+
     still = "sitting" if cal.method == "seated" else "standing"
     print(
         f"calibration: {cal.method}, grade {cal.grade} ({cal.windows.found} windows: {still} {cal.windows.static[0]:.1f}-{cal.windows.static[1]:.1f} s); "
-        f"{len(q)} rows at {args.rate:g} Hz -> {args.output}; quality >= 0.5 for {100 * np.mean(q >= 0.5):.0f} % of the time"
+        f"{len(q)} rows at {args.rate:g} Hz -> {args.output}; quality >= {RELIABLE:g} (reliable) for {100 * np.mean(q >= RELIABLE):.0f} % of the time"
         + (f"; sensor calibration applied: {', '.join(result.sensor_calibration_applied)}" if result.sensor_calibration_applied else "")
     )
     kinds = Counter(a.source for a in result.angles.anchors if a.source != "standing calibration")

@@ -40,6 +40,7 @@ import numpy as np
 from hipimu.apps.summary import Analysed, summary_rows
 from hipimu.core.analysis import side_stats
 from hipimu.core.norms import DEFAULT_BANDS_DEG, band_status
+from hipimu.core.quality import RELIABLE
 
 __all__ = ["A4_INCHES", "write_report"]
 
@@ -505,7 +506,7 @@ def _quality_page(a: Analysed) -> Any:
                col_widths=[0.11, 0.19, 0.1, 0.1, 0.09, 0.09, 0.07, 0.12, 0.12])
     lines = [f"Duration: {_f(q.get('duration_s'), 1, ' s')}",
              f"Calibration grade: {q.get('calibration_grade') or DASH}",
-             f"Angles reliable (quality ≥ 0.5): {_f(q.get('angles_reliable_percent'), 1, ' %')} of the time"]
+             f"Angles reliable (quality ≥ {RELIABLE:g}): {_f(q.get('angles_reliable_percent'), 1, ' %')} of the time"]
     lines += [f"• {n}" for n in q.get("calibration_notes", [])[:8]]
     y = _text(fig, y - 0.02, lines, size=8.5) - 0.02
     an = a.result.angles
@@ -514,7 +515,7 @@ def _quality_page(a: Analysed) -> Any:
     if len(t):
         s = _thin(len(t))
         ax.plot(t[s], qual[s], lw=0.8, color="black", label="angle quality")
-        ax.axhline(0.5, color="black", ls="--", lw=0.8, label="0.5: reliable above")
+        ax.axhline(RELIABLE, color="black", ls="--", lw=0.8, label=f"{RELIABLE:g}: reliable above")
         w = getattr(a.result.calibration, "windows", None)
         if w is not None:
             ax.axvspan(w.static[0], w.end_s, facecolor="none", edgecolor="0.6", hatch="////", lw=0, zorder=0,

@@ -28,6 +28,7 @@ from hipimu.core.analysis import (
     symmetry_index,
 )
 from hipimu.core.norms import DEFAULT_BANDS_DEG, MDC_DEG, band_status
+from hipimu.core.quality import RELIABLE
 
 __all__ = ["Analysed", "analyse_session", "summary_rows", "group_rows", "subject_rows", "change_rows",
            "session_quality", "session_label", "write_csv", "SUMMARY_COLUMNS", "CHANGE_QUANTITIES", "find_sessions"]
@@ -130,7 +131,7 @@ def session_quality(session: Any, result: Any) -> dict[str, Any]:
     q = np.asarray(result.angles.quality)
     cal = result.calibration
     return {"sensors": sensors, "calibration_grade": cal.grade, "calibration_notes": list(cal.notes),
-            "angles_reliable_percent": float(100.0 * np.mean(q >= 0.5)) if len(q) else math.nan,
+            "angles_reliable_percent": float(100.0 * np.mean(q >= RELIABLE)) if len(q) else math.nan,
             "duration_s": float(result.angles.time_s[-1] - result.angles.time_s[0]) if len(q) else 0.0}
 
 

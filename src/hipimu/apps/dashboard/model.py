@@ -23,6 +23,7 @@ from hipimu.core.live_types import AngleBlock, GuideState
 from hipimu.apps.config import load_bands
 from hipimu.core.model import Event, SessionInfo
 from hipimu.core.norms import COMPENSATION_DEG, DEFAULT_BANDS_DEG
+from hipimu.core.quality import RELIABLE
 
 __all__ = ["Ring", "SensorStatus", "TrialResult", "Update", "DashboardModel", "QUALITY_LEVELS",
            "DEFAULT_BANDS_DEG", "load_bands", "quality_level", "link_quality"]
@@ -31,8 +32,9 @@ __all__ = ["Ring", "SensorStatus", "TrialResult", "Update", "DashboardModel", "Q
 WINDOW_S = 30.0
 KEEP_S = 32.0
 
-#: Quality light: green at or above the first, amber at or above the second, else red.
-QUALITY_LEVELS = (0.6, 0.2)
+#: Quality light: green at or above the first (reliable: hipimu.core.quality.RELIABLE),
+#: amber at or above the second (an expected hip rotation error of ~2 deg), else red.
+QUALITY_LEVELS = (RELIABLE, 0.2)
 
 #: Pelvis change (deg) during a rotation trial above which it is flagged as compensation.
 COMPENSATION_FLAG_DEG = COMPENSATION_DEG
