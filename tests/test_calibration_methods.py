@@ -153,3 +153,37 @@ def test_bad_mount_and_window_options(squat, tmp_path, capsys):
         assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
+
+
+@pytest.fixture(scope="module", params=["right", "left"])
+def walk(request):
+    from hipimu.sources.simulate import simulate
+
+    sim = simulate("walk", seed=3, realism="real", first_leg=request.param)
+    session, truth = simulate_session("walk", seed=3, realism="real", first_leg=request.param)
+    return session, truth, sim["script"]["straight_walks_s"]
+
+
+def test_walk_method_on_a_gait_trial_either_leading_leg(walk):
+    session, truth, _ = walk
+    res = process_session(session)  # no routine in a gait trial: the walk method is picked
+    assert res.calibration.method == "walk"
+    assert any(n.startswith("routine calibration not possible:") for n in res.calibration.notes)
+    after = res.calibration.windows.static[1] + 1.0
+    for side in ("left", "right"):
+        assert _rmse_after(res, truth, f"hip_flexion_{side}_deg", after) < 2.0
+        assert _rmse_after(res, truth, f"hip_rotation_{side}_deg", after) < 3.0
+        assert _rmse_after(res, truth, f"hip_adduction_{side}_deg", after) < 3.0
+
+
+def test_any_straight_stretch_gives_the_same_angles(walk):
+    """The first and the second straight walk (after the turn; each may start mid-stride) agree within 1 deg."""
+    session, _, stretches = walk
+    static = process_session(session).calibration.windows.static
+    tables = []
+    for a, b in stretches[:2]:
+        w = (a + 0.7, b - 0.5)  # starts mid-stride
+        opts = PipelineOptions(calibration="walk", static=static, windows={"thigh_left": w, "thigh_right": w})
+        tables.append(angle_table_deg(process_session(session, opts).angles))
+    for c in ("hip_flexion_left_deg", "hip_flexion_right_deg", "hip_adduction_right_deg", "hip_rotation_left_deg", "pelvis_tilt_deg"):
+        assert np.sqrt(np.mean((tables[0][c] - tables[1][c]) ** 2)) < 1.0, c

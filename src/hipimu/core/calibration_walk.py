@@ -56,7 +56,7 @@ WALK_MIN_S = 4.0
 #: Each stretch loses this much at both ends (s): starting and stopping are not gait.
 TRIM_S = 0.5
 #: Gates: a thigh's flexion excursion from standing while walking (deg) and its axis tilt (deg).
-MIN_WALK_EXCURSION_DEG = 12.0
+MIN_WALK_EXCURSION_DEG = 8.0
 MAX_WALK_AXIS_TILT_DEG = 15.0
 #: Hip axes seen from the pelvis sensor are this uncertain (deg) with a magnetometer.
 HIP_AXES_SD_DEG = 3.0
