@@ -137,9 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_simulate,
         "record a session of the virtual subject",
         "Simulate a subject wearing sensors on the sacrum and both lateral thighs, "
-        "with random mounting, realistic sensor errors and clocks. Every body scenario starts "
-        "with the anatomical calibration routine (stand, hip hinges, knee lifts, stand); the "
-        "sensor_* scenarios are the bare boards on a table, for 'hipimu calibrate-sensor' "
+        "with random mounting, realistic sensor errors and clocks, and (--realism real, the "
+        "default) the imperfections of a real person and strap: sway during the calibration "
+        "movements, a habitual non-neutral standing posture, straps tilted up to 20 deg, thigh soft "
+        "tissue (docs/simulator.md). Body scenarios start with the anatomical calibration routine "
+        "(stand, hip hinges, knee lifts, stand), except walk (a gait-lab trial) and sitting_rotation "
+        "(the seated routine); the sensor_* scenarios are the bare boards on a table, for 'hipimu calibrate-sensor' "
         "(same devices and sensor errors as the body scenarios of the same seed).\n\n"
         f"scenarios:\n{scen}",
     )
@@ -152,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--duration", type=_positive_float, metavar="S", help="task length after the calibration (static, long_mixed)")
     sp.add_argument("--loss", type=float, default=0.0, metavar="P", help="probability of losing a BLE packet (8 samples)")
     sp.add_argument("--ideal", action="store_true", help="perfect sensors: no bias, noise or quantisation")
+    sp.add_argument("--realism", choices=["real", "clean"], default="real",
+                    help="real: a person's and a strap's imperfections (default); clean: ideal movements and posture")
+    sp.add_argument("--first-leg", choices=["right", "left"], help="walk: the leading leg (default: from the seed)")
     sp.add_argument("-f", "--force", action="store_true", help="replace existing output files")
 
     # import -------------------------------------------------------------
@@ -288,7 +294,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(f"note: recordings are usually named *.hipimu ({args.output})", file=sys.stderr)
     t0 = time.perf_counter()
     session, truth = simulate_session(
-        args.scenario, seed=args.seed, rate_hz=args.rate, mag=args.mag, duration_s=args.duration, loss=args.loss, ideal=args.ideal
+        args.scenario, seed=args.seed, rate_hz=args.rate, mag=args.mag, duration_s=args.duration, loss=args.loss, ideal=args.ideal,
+        realism=args.realism, first_leg=args.first_leg,
     )
     save_session(session, args.output, overwrite=args.force)
     if args.truth:

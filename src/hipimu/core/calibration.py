@@ -48,6 +48,7 @@ from hipimu.core.segment_axes import (
     relative_to_pelvis,
     rotations,
     sign_by_posture,
+    sign_by_tilt,
     steps,
     vertical_in_sensor,
 )
@@ -395,7 +396,7 @@ def calibrate(
         rot = rotations(o, span)
         a, planarity = principal_axis([(rot, o.time_s[span])])
         # a hinge tips the pelvis forward (a negative turn about +Z); a knee lift flexes the hip (positive)
-        a, excursion = sign_by_posture(a, rot, r_static.mean(), -1.0 if r == "pelvis" else 1.0)
+        a, excursion = sign_by_tilt(a, rot, r_static.mean(), -1.0 if r == "pelvis" else 1.0)
         if excursion < MIN_EXCURSION_DEG:
             what = "hip hinges" if r == "pelvis" else f"{ROLES[r].side} knee lifts"
             raise CalibrationError(f"too little motion in the {what}: {r} turned {excursion:.0f} deg, needs >= {MIN_EXCURSION_DEG:.0f}; repeat them slower and larger",

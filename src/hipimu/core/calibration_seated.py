@@ -51,6 +51,7 @@ from hipimu.core.segment_axes import (
     relative_to_pelvis,
     rotations,
     sign_by_posture,
+    sign_by_tilt,
     vertical_in_sensor,
 )
 
@@ -164,7 +165,7 @@ def calibrate_seated(
             else:
                 rot, ref = rotations(o, span), statics[r].mean()
             a, planarity[r] = principal_axis([(rot, o.time_s[span])])
-            a, excursion[r] = sign_by_posture(a, rot, ref, 1.0)
+            a, excursion[r] = (sign_by_posture if second else sign_by_tilt)(a, rot, ref, 1.0)
             if excursion[r] < MIN_LIFT_DEG:
                 raise CalibrationError(f"seated: too little motion in the {ROLES[r].side} hip lifts ({excursion[r]:.0f} deg, needs >= {MIN_LIFT_DEG:.0f}): "
                                        "lift the knee a hand's width off the seat", phase=phase, gate="motion")

@@ -42,6 +42,7 @@ from hipimu.core.segment_axes import (
     relative_to_pelvis,
     rotations,
     sign_by_posture,
+    sign_by_tilt,
     vertical_in_sensor,
 )
 
@@ -153,7 +154,7 @@ def calibrate_walk(
         span = slice(idx[0], idx[-1] + 1)
         rot = rotations(o, span)
         a, planarity = principal_axis([(rot, o.time_s[span])])
-        a, excursion = sign_by_posture(a, rot, statics[r].mean(), 1.0)
+        a, excursion = sign_by_tilt(a, rot, statics[r].mean(), 1.0)
         if excursion < MIN_WALK_EXCURSION_DEG:
             raise CalibrationError(f"walk: the {ROLES[r].side} thigh flexed only {excursion:.0f} deg while walking (needs >= {MIN_WALK_EXCURSION_DEG:.0f}): "
                                    "walk at a normal pace", phase="walk", gate="motion")

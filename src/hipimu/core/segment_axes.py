@@ -34,6 +34,7 @@ __all__ = [
     "vertical_in_sensor",
     "principal_axis",
     "sign_by_posture",
+    "sign_by_tilt",
     "frame_from_y_z",
     "frame_from_x_z",
     "relative_to_pelvis",
@@ -141,6 +142,22 @@ def sign_by_posture(axis: np.ndarray, r: Rotation, reference: Rotation, positive
     Independent of where the window starts: every sample is measured from
     the posture, not from the first one."""
     theta = (reference.inv() * r).as_rotvec() @ axis
+    hi, lo = np.percentile(theta, [98.0, 2.0])
+    far = hi if abs(hi) >= abs(lo) else lo
+    if np.sign(far) != positive:
+        axis = -axis
+    return axis, float(np.degrees(abs(far)))
+
+
+def sign_by_tilt(axis: np.ndarray, r: Rotation, reference: Rotation, positive: float) -> tuple[np.ndarray, float]:
+    """:func:`sign_by_posture` for a segment's own orientations in the world:
+    the turn away from the still posture measured by how the segment tilts
+    (the vertical seen from the sensor), so that turning round while walking
+    (a heading change) does not count. A flexion by ``theta`` about ``axis``
+    turns the vertical seen from the sensor by ``-theta`` about it."""
+    u0 = reference.inv().apply(UP)
+    u = r.inv().apply(UP)
+    theta = -np.arcsin(np.clip(np.cross(u0, u) @ axis, -1.0, 1.0))
     hi, lo = np.percentile(theta, [98.0, 2.0])
     far = hi if abs(hi) >= abs(lo) else lo
     if np.sign(far) != positive:
