@@ -155,12 +155,14 @@ def test_bad_mount_and_window_options(squat, tmp_path, capsys):
 
 
 
-@pytest.fixture(scope="module", params=["right", "left"])
+@pytest.fixture(scope="module", params=[(3, "right"), (3, "left"), (0, "left")])
 def walk(request):
+    """Seed 0 (left leg first): the longest straight walk is the one after the turn."""
     from hipimu.sources.simulate import simulate
 
-    sim = simulate("walk", seed=3, realism="real", first_leg=request.param)
-    session, truth = simulate_session("walk", seed=3, realism="real", first_leg=request.param)
+    seed, leg = request.param
+    sim = simulate("walk", seed=seed, realism="real", first_leg=leg)
+    session, truth = simulate_session("walk", seed=seed, realism="real", first_leg=leg)
     return session, truth, sim["script"]["straight_walks_s"]
 
 
