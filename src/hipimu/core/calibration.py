@@ -68,6 +68,7 @@ __all__ = [
     "still_posture",
     "rate_deg_s",
     "first_still",
+    "own_movement_window",
 ]
 
 #: The calibration methods, best first (docs/calibration.md).
@@ -285,21 +286,32 @@ def _detect_windows(orientations: dict[str, Orientation], roles: list[str]) -> C
     moving = 30.0  # deg/s: a deliberate movement
     for r in roles:
         others = [o for o in roles if o != r and (r == "pelvis" or o != "pelvis")]
-        own = after & (rate[r] > moving)
-        for o in others:
-            own &= rate[o] < 0.5 * rate[r]
-        moves = [(a, b) for a, b in runs(own) if grid[b - 1] - grid[a] >= 0.3]
-        if not moves:
+        w = own_movement_window(grid, rate, r, others, after, moving)
+        if w is None:
             what = "hip hinges" if r == "pelvis" else f"knee lifts of the {ROLES[r].side} leg"
             raise CalibrationError(f"found no {what} after the standing phase: repeat the routine", phase=_PHASE_OF_ROLE[r], gate="not_found")
-        # the first cluster of runs (gaps under 3 s belong together)
-        first_a, last_b = moves[0]
-        for a, b in moves[1:]:
-            if grid[a] - grid[last_b - 1] > 3.0:
-                break
-            last_b = b
-        functional[r] = (float(grid[first_a]) - 0.5, float(grid[last_b - 1]) + 0.5)
+        functional[r] = w
     return CalibrationWindows(static, functional, "detected")
+
+
+def own_movement_window(grid: np.ndarray, rate: dict[str, np.ndarray], role: str, others: list[str], allowed: np.ndarray,
+                        moving_deg_s: float) -> tuple[float, float] | None:
+    """The window (s) of ``role``'s own movements: where (``allowed``) it turns
+    faster than ``moving_deg_s`` and every one of ``others`` at most half as
+    fast; the first cluster of such runs (>= 0.3 s each, gaps under 3 s belong
+    together), widened by 0.5 s at both ends. None when there is none."""
+    own = allowed & (rate[role] > moving_deg_s)
+    for o in others:
+        own &= rate[o] < 0.5 * rate[role]
+    moves = [(a, b) for a, b in runs(own) if grid[b - 1] - grid[a] >= 0.3]
+    if not moves:
+        return None
+    first_a, last_b = moves[0]
+    for a, b in moves[1:]:
+        if grid[a] - grid[last_b - 1] > 3.0:
+            break
+        last_b = b
+    return float(grid[first_a]) - 0.5, float(grid[last_b - 1]) + 0.5
 
 
 # ----------------------------------------------------------------------------

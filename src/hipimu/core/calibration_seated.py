@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from hipimu.core._arrays import moving_average, runs
+from hipimu.core._arrays import moving_average
 from hipimu.core.calibration import (
     MAX_AXIS_TILT_DEG,
     AnatomicalCalibration,
@@ -34,6 +34,7 @@ from hipimu.core.calibration import (
     check_mounting,
     first_still,
     mount_estimate,
+    own_movement_window,
     rate_deg_s,
     still_posture,
 )
@@ -103,20 +104,11 @@ def find_seated_windows(orientations: dict[str, Orientation], events: list[Event
             raise CalibrationError("seated: found no sitting still (>= 2 s, all sensors still): sit still for 3 s", phase="sit", gate="not_found")
     functional = {}
     for r in thighs:
-        own = (grid > static[1]) & (rate[r] > LIFT_MOVING_DEG_S)
-        for o in roles:
-            if o != r:
-                own &= rate[o] < 0.5 * rate[r]
-        moves = [(a, b) for a, b in runs(own) if grid[b - 1] - grid[a] >= 0.3]
-        if not moves:
+        w = own_movement_window(grid, rate, r, [o for o in roles if o != r], grid > static[1], LIFT_MOVING_DEG_S)
+        if w is None:
             raise CalibrationError(f"seated: found no {ROLES[r].side} hip lifts after sitting still: lift the {ROLES[r].side} knee off the seat 3 times",
                                    phase=want[r], gate="not_found")
-        first_a, last_b = moves[0]
-        for a, b in moves[1:]:
-            if grid[a] - grid[last_b - 1] > 3.0:
-                break
-            last_b = b
-        functional[r] = (float(grid[first_a]) - 0.5, float(grid[last_b - 1]) + 0.5)
+        functional[r] = w
     # sitting still looks like standing still to the sensors: without the seated
     # routine's events only a seated test that follows says the subject sat
     seated_tests = [e.time_s for e in events or [] if e.kind == "trial_start" and e.label == "seated_rotation"]
