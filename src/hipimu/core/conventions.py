@@ -71,6 +71,9 @@ __all__ = [
     "pelvis_column",
     "EVENT_KINDS",
     "CALIBRATION_PHASES",
+    "SEATED_CALIBRATION_PHASES",
+    "WALK_CALIBRATION_PHASES",
+    "CALIBRATION_PHASES_OF_METHOD",
     "TESTS",
     "hip_angles_rad",
     "hip_rotation_from_angles",
@@ -203,6 +206,27 @@ CALIBRATION_PHASES = (
     "knee_lift_left",  # the same on the left
     "stand_final",  # stand still >= 2 s
 )
+
+#: The seated calibration routine, in order (for patients who cannot stand).
+SEATED_CALIBRATION_PHASES = (
+    "sit",  # sit still, upright, thighs horizontal and supported, >= 3 s
+    "seated_lift_right",  # three small seated hip lifts (knee a hand's width off the seat), right
+    "seated_lift_left",  # the same on the left
+    "sit_final",  # sit still >= 2 s
+)
+
+#: The walk calibration, in order.
+WALK_CALIBRATION_PHASES = (
+    "stand",  # stand still >= 3 s
+    "walk",  # walk straight ahead, >= 5 strides
+)
+
+#: Guided calibration method -> its phases (the dashboard's guide offers these).
+CALIBRATION_PHASES_OF_METHOD = {
+    "routine": CALIBRATION_PHASES,
+    "seated": SEATED_CALIBRATION_PHASES,
+    "walk": WALK_CALIBRATION_PHASES,
+}
 
 #: Clinical tests a session can hold.
 TESTS = ("seated_rotation", "prone_rotation", "squat", "free")
