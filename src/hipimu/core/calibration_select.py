@@ -2,7 +2,9 @@
 best one the recording holds, falling back method by method.
 
 Order (best first): ``routine`` (stand, hinges, knee lifts), ``walk``
-(stand, then straight walking), ``seated`` (sit, seated hip lifts),
+(stand, then straight walking; with the guided walk calibration's ``stand``
+and ``walk`` phase events, the straight stretch is looked for inside the
+``walk`` phase, and ``walk`` is tried first), ``seated`` (sit, seated hip lifts),
 ``static`` (standing still and the sensors' mounting). Each method has its
 grade ceiling (routine A, walk B, seated C, static D), so a fallback always
 lands lower; the reasons the better methods failed go into the notes, and
@@ -48,8 +50,28 @@ def _windows(method: str, orientations: dict[str, Orientation], events: list[Eve
             raise CalibrationError("the routine needs the standing window (--static) and a functional window for every sensor "
                                    "(--functional, or --window ROLE=A:B each)", gate="input")
         return find_windows(orientations, events)
-    found = find_walk_windows(orientations, static) if method == "walk" else find_seated_windows(orientations, events, static)
+    if method == "walk":
+        spans = _phase_spans(events)
+        if static is None and "stand" in spans and "walk" in spans:  # the dashboard's guided walk calibration
+            found = find_walk_windows(orientations, spans["stand"], within=spans["walk"])
+            found = CalibrationWindows(found.static, found.functional, "events")
+        else:
+            found = find_walk_windows(orientations, static)
+    else:
+        found = find_seated_windows(orientations, events, static)
     return CalibrationWindows(found.static, {**found.functional, **given}, "given" if given else found.found)
+
+
+def _phase_spans(events: list[Event] | None) -> dict[str, tuple[float, float]]:
+    """Calibration phase label -> (start, end) s; a phase done again replaces the earlier one."""
+    spans: dict[str, tuple[float, float]] = {}
+    open_: dict[str, float] = {}
+    for e in events or []:
+        if e.kind == "phase_start":
+            open_[e.label] = e.time_s
+        elif e.kind == "phase_end" and e.label in open_:
+            spans[e.label] = (open_.pop(e.label), e.time_s)
+    return spans
 
 
 def _run(method: str, orientations: dict[str, Orientation], windows: CalibrationWindows, mounts: dict[str, Mount], use_mag: bool) -> AnatomicalCalibration:
@@ -99,6 +121,9 @@ def anatomical_calibration(
     if any(e.kind == "phase_start" and e.label in SEATED_PHASES for e in events or []):
         order.remove("seated")
         order.insert(0, "seated")  # the clinician chose the seated routine
+    elif any(e.kind == "phase_start" and e.label == "walk" for e in events or []):
+        order.remove("walk")
+        order.insert(0, "walk")  # the clinician chose the walk calibration (the dashboard's guide)
     failed: list[tuple[str, CalibrationError]] = []
     for m in order:
         try:

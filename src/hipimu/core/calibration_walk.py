@@ -78,11 +78,16 @@ def _yaw_rate_deg_s(o: Orientation, grid: np.ndarray) -> np.ndarray:
     return np.interp(grid, o.time_s[1:k], np.degrees(w))
 
 
-def straight_walks(orientations: dict[str, Orientation], after_s: float) -> list[tuple[float, float]]:
-    """Stretches (s) of straight walking after ``after_s``, longest first:
-    every thigh moving, the pelvis not turning, each >= :data:`WALK_MIN_S`."""
+def straight_walks(orientations: dict[str, Orientation], after_s: float, before_s: float | None = None) -> list[tuple[float, float]]:
+    """Stretches (s) of straight walking after ``after_s`` (and before
+    ``before_s``), longest first: every thigh moving, the pelvis not turning,
+    each >= :data:`WALK_MIN_S`. With ``before_s`` nothing after it is read
+    (the grid ends there), so a recording that goes on gives the same
+    stretches as one that stops at ``before_s`` (live and afterwards agree)."""
     roles = [r for r in ROLES if r in orientations]
     grid = _grid(orientations)
+    if before_s is not None:
+        grid = grid[grid < before_s]
     if grid.size < 100:
         return []
     n = int(round(1.0 / _GRID_S))
@@ -99,9 +104,11 @@ def straight_walks(orientations: dict[str, Orientation], after_s: float) -> list
     return sorted(out, key=lambda w: w[0] - w[1])
 
 
-def find_walk_windows(orientations: dict[str, Orientation], static: tuple[float, float] | None = None) -> CalibrationWindows:
+def find_walk_windows(orientations: dict[str, Orientation], static: tuple[float, float] | None = None,
+                      within: tuple[float, float] | None = None) -> CalibrationWindows:
     """Standing still (the first >= 2 s with every sensor still, unless given),
-    then the longest straight-walking stretch after it."""
+    then the longest straight-walking stretch after it (inside ``within``
+    when given: the guided calibration's ``walk`` phase)."""
     roles = [r for r in ROLES if r in orientations]
     if static is None:
         grid = _grid(orientations, 120.0)
@@ -109,7 +116,8 @@ def find_walk_windows(orientations: dict[str, Orientation], static: tuple[float,
         if static is None:
             raise CalibrationError("walk: found no standing still (>= 2 s, all sensors still) before the walk: stand still for 3 s first",
                                    phase="stand", gate="not_found")
-    walks = straight_walks(orientations, static[1])
+    walks = straight_walks(orientations, static[1] if within is None else max(static[1], within[0]),
+                           None if within is None else within[1])
     if not walks:
         raise CalibrationError(f"walk: found no straight walking (>= {WALK_MIN_S:.0f} s, every thigh moving, no turn) after standing: "
                                "walk at least 5 strides in a straight line", phase="walk", gate="not_found")
