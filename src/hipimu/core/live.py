@@ -4,11 +4,14 @@
 sensors) and, each time it is advanced, hands out what became computable:
 
 1. before the anatomical calibration, the :class:`CalibrationGuide` follows the
-   routine (docs/calibration.md) live: stand still (a countdown), two hip
-   hinges, three knee lifts per instrumented leg, stand still; each phase is
-   detected from the sensors' own movement, counted, and recorded as
-   ``phase_start``/``phase_end`` events; at the end :func:`calibrate` runs on
-   those windows -- pass, or fail with what to redo;
+   chosen method (docs/calibration.md) live -- ``routine``: stand still (a
+   countdown), two hip hinges, three knee lifts per instrumented leg, stand
+   still; ``seated``: sit still, three small seated hip lifts per leg, sit
+   still; ``walk``: stand still, then walk straight ahead (strides counted);
+   each phase is detected from the sensors' own movement, counted, and
+   recorded as ``phase_start``/``phase_end`` events; at the end the method's
+   calibration runs on those windows, exactly as the batch pipeline does with
+   the recorded events -- pass, or fail with the step to redo;
 2. after it, hip and pelvis angles on the same grid (``k / rate_hz``) and with
    the same functions as :func:`hipimu.core.kinematics.compute_angles`, so a
    recording of the session processed afterwards gives the same numbers:
@@ -37,7 +40,9 @@ from hipimu.core.calibration import (
     CalibrationWindows,
     calibrate,
 )
-from hipimu.core.conventions import CALIBRATION_PHASES, ROLES, SIDES, hip_angles_rad, pelvis_angles_rad
+from hipimu.core.calibration_seated import LIFT_MOVING_DEG_S, calibrate_seated
+from hipimu.core.calibration_walk import calibrate_walk, find_walk_windows
+from hipimu.core.conventions import CALIBRATION_PHASES_OF_METHOD, ROLES, SIDES, hip_angles_rad, pelvis_angles_rad
 from hipimu.core.kinematics import (
     ZERO_HOLD_S,
     HeadingAnchor,
@@ -53,7 +58,10 @@ from hipimu.core.orientation import Orientation, OrientationTracker
 from hipimu.core.segment_axes import HIPIMU_BOARD_MOUNT, Mount
 from hipimu.core.quality import QualityTracker
 
-__all__ = ["LiveProcessor", "LiveOutput", "CalibrationGuide"]
+__all__ = ["LiveProcessor", "LiveOutput", "CalibrationGuide", "GUIDED_METHODS"]
+
+#: The calibration methods the guide can run, in the order offered.
+GUIDED_METHODS = tuple(CALIBRATION_PHASES_OF_METHOD)
 
 UP = np.array([0.0, 1.0, 0.0])
 
@@ -64,12 +72,23 @@ GUIDE_AVERAGE_S = 0.5
 #: Standing still: this long for the first phase, this long for the last (s).
 STAND_S = 3.0
 STAND_FINAL_S = 2.0
-#: A deliberate movement turns a segment faster than this (deg/s): it opens a phase.
+#: Sitting still (the seated routine): the same.
+SIT_S, SIT_FINAL_S = STAND_S, STAND_FINAL_S
+#: A deliberate movement turns a segment faster than this (deg/s): it opens a phase
+#: (a small seated hip lift is slower: hipimu.core.calibration_seated's threshold).
 MOVING_DEG_S = 30.0
 #: A movement is counted when the segment tilts this far from its standing
-#: inclination (deg) and comes back within the second threshold.
+#: (seated: sitting) inclination (deg) and comes back within the second threshold.
 HINGE_DOWN_DEG, HINGE_BACK_DEG = 20.0, 10.0
 LIFT_UP_DEG, LIFT_BACK_DEG = 30.0, 15.0
+SEATED_LIFT_UP_DEG, SEATED_LIFT_BACK_DEG = 8.0, 4.0
+#: A stride: the (right) thigh's flexion peak, its inclination from standing passing
+#: the first and coming back below the second (deg).
+STRIDE_UP_DEG, STRIDE_BACK_DEG = 15.0, 5.0
+#: The walk is done after this many strides once the subject stands still this long
+#: (s), or after the second number of strides.
+WALK_STRIDES, WALK_MAX_STRIDES = 5, 8
+WALK_STOP_S = 1.0
 #: After the last movement the segment is still this long: the phase ends (s).
 SETTLE_S = 0.5
 #: Phase windows extend this far before the first movement (s), as detection does.
@@ -89,9 +108,27 @@ _INSTRUCTIONS = {
     "knee_lift_right": "Three slow knee lifts with the RIGHT leg to ~60° hip flexion",
     "knee_lift_left": "Three slow knee lifts with the LEFT leg to ~60° hip flexion",
     "stand_final": "Stand still again",
+    "sit": "Sit still, upright on the plinth: thighs horizontal and supported, feet free, off the backrest",
+    "seated_lift_right": "Three small hip lifts with the RIGHT leg: the knee a hand's width off the seat, slowly, and down",
+    "seated_lift_left": "Three small hip lifts with the LEFT leg: the knee a hand's width off the seat, slowly, and down",
+    "sit_final": "Sit still again",
+    "walk": "Walk straight ahead at a normal pace, at least 5 strides, then stand still",
 }
-_TARGETS = {"stand": 0, "hip_hinge": 2, "knee_lift_right": 3, "knee_lift_left": 3, "stand_final": 0}
-_MOVER = {"hip_hinge": "pelvis", "knee_lift_right": "thigh_right", "knee_lift_left": "thigh_left"}
+_TARGETS = {"stand": 0, "hip_hinge": 2, "knee_lift_right": 3, "knee_lift_left": 3, "stand_final": 0,
+            "sit": 0, "seated_lift_right": 3, "seated_lift_left": 3, "sit_final": 0, "walk": WALK_STRIDES}
+_MOVER = {"hip_hinge": "pelvis", "knee_lift_right": "thigh_right", "knee_lift_left": "thigh_left",
+          "seated_lift_right": "thigh_right", "seated_lift_left": "thigh_left"}
+#: Still phases: how long (s).
+_STILL = {"stand": STAND_S, "stand_final": STAND_FINAL_S, "sit": SIT_S, "sit_final": SIT_FINAL_S}
+#: Movement phases: (opens above deg/s, counted past deg, back below deg).
+_COUNTING = {"hip_hinge": (MOVING_DEG_S, HINGE_DOWN_DEG, HINGE_BACK_DEG),
+             "knee_lift_right": (MOVING_DEG_S, LIFT_UP_DEG, LIFT_BACK_DEG),
+             "knee_lift_left": (MOVING_DEG_S, LIFT_UP_DEG, LIFT_BACK_DEG),
+             "seated_lift_right": (LIFT_MOVING_DEG_S, SEATED_LIFT_UP_DEG, SEATED_LIFT_BACK_DEG),
+             "seated_lift_left": (LIFT_MOVING_DEG_S, SEATED_LIFT_UP_DEG, SEATED_LIFT_BACK_DEG),
+             "walk": (MOVING_DEG_S, STRIDE_UP_DEG, STRIDE_BACK_DEG)}
+_WHAT = {"hip_hinge": "hinges", "knee_lift_right": "knee lifts", "knee_lift_left": "knee lifts",
+         "seated_lift_right": "hip lifts", "seated_lift_left": "hip lifts", "walk": "strides"}
 
 
 class _Buffer:
@@ -142,14 +179,23 @@ class LiveOutput:
 
 
 class CalibrationGuide:
-    """Follows the routine live, phase by phase, from the sensors' angular
-    speed (deg/s, averaged over the last 0.5 s) and inclination (deg from
-    their standing one). Fed on a 20 ms grid by :class:`LiveProcessor`."""
+    """Follows the calibration ``method`` live (``routine``, ``seated``,
+    ``walk``), phase by phase, from the sensors' angular speed (deg/s,
+    averaged over the last 0.5 s) and inclination (deg from their standing,
+    or for ``seated`` sitting, one). Fed on a 20 ms grid by :class:`LiveProcessor`."""
 
-    def __init__(self, roles: list[str]) -> None:
+    def __init__(self, roles: list[str], method: str = "routine") -> None:
+        if method not in CALIBRATION_PHASES_OF_METHOD:
+            raise CalibrationError(f"unknown guided calibration method {method!r} (known: {', '.join(GUIDED_METHODS)})", gate="input")
         self.roles = roles
-        phases = [p for p in CALIBRATION_PHASES if p not in _MOVER or _MOVER[p] in roles]
-        self.state = GuideState([GuideStep(p, _INSTRUCTIONS[p], target=_TARGETS[p]) for p in phases])
+        self.method = method
+        self.movers = dict(_MOVER)
+        if method == "walk":  # strides are counted on the right thigh (the left without one)
+            self.movers["walk"] = "thigh_right" if "thigh_right" in roles else "thigh_left"
+        phases = [p for p in CALIBRATION_PHASES_OF_METHOD[method] if p not in _MOVER or _MOVER[p] in roles]
+        #: The still phase every inclination is measured from.
+        self.reference = phases[0]
+        self.state = GuideState([GuideStep(p, _INSTRUCTIONS[p], target=_TARGETS[p]) for p in phases], method=method)
         self.state.steps[0].status = "active"
         self.spans: dict[str, tuple[float, float]] = {}
         self.events: list[Event] = []
@@ -215,14 +261,22 @@ class CalibrationGuide:
         return all(st.status == "done" for st in self.state.steps)
 
     def windows(self) -> CalibrationWindows:
-        stand = self.spans["stand"]
-        functional = {_MOVER[p]: self.spans[p] for p in _MOVER if _MOVER[p] in self.roles}
-        return CalibrationWindows(stand, functional, "events")
+        """The routine's or the seated routine's windows, from the steps' spans (the
+        walk's are found in the orientations: :meth:`LiveProcessor`)."""
+        if self.method == "walk":
+            raise CalibrationError("the walk calibration's windows are found in the orientations", gate="input")
+        phases = [st.phase for st in self.state.steps if st.phase in self.movers]
+        functional = {self.movers[p]: self.spans[p] for p in phases}
+        return CalibrationWindows(self.spans[self.reference], functional, "events")
 
-    def fail(self, message: str) -> None:
-        """The calibration failed on the windows: mark the step to redo, make it active."""
-        phase = _phase_of_failure(message, [st.phase for st in self.state.steps])
-        index = [st.phase for st in self.state.steps].index(phase)
+    def fail(self, message: str, phase: str | None = None) -> None:
+        """The calibration failed on the windows: mark the step to redo (``phase``, the
+        error's, when it is one of this method's steps; else found from the message),
+        make it active."""
+        phases = [st.phase for st in self.state.steps]
+        if phase not in phases:
+            phase = _phase_of_failure(message, phases)
+        index = phases.index(phase)
         step = self.state.steps[index]
         self.activate(index, message)
         step.status = "failed"
@@ -234,13 +288,13 @@ class CalibrationGuide:
     def passed(self, cal: AnatomicalCalibration) -> None:
         self.state.result = "passed"
         notes = f" ({'; '.join(cal.notes)})" if cal.notes else ""
-        self.state.message = f"calibration passed, grade {cal.grade}{notes}"
+        self.state.message = f"calibration passed: {cal.method}, grade {cal.grade}{notes}"
         self.changed = True
 
     # -- detection -----------------------------------------------------------------
     def update(self, t: np.ndarray, speed: dict[str, np.ndarray], tilt: dict[str, np.ndarray]) -> None:
         """Grid instants ``t`` with each role's angular speed (deg/s) and inclination
-        change from standing (deg; NaN before the standing phase)."""
+        change from the reference still phase (deg; NaN before it)."""
         for i in range(len(t)):
             step = self.step
             if step is None:
@@ -249,8 +303,8 @@ class CalibrationGuide:
             if self._since_active is None:
                 self._since_active = ti
             still = all(speed[r][i] < MAX_STILL_RATE_DEG_S for r in self.roles)
-            if step.phase in ("stand", "stand_final"):
-                need = STAND_S if step.phase == "stand" else STAND_FINAL_S
+            if step.phase in _STILL:
+                need = _STILL[step.phase]
                 if not still:
                     if self._still_from is not None or self.state.countdown_s is not None:
                         self.state.countdown_s = None
@@ -267,10 +321,10 @@ class CalibrationGuide:
                 if left <= 0:
                     self._finish_step((self._still_from, ti), f"still for {need:.0f} s")
                 continue
-            mover = _MOVER[step.phase]
-            down, back = (HINGE_DOWN_DEG, HINGE_BACK_DEG) if mover == "pelvis" else (LIFT_UP_DEG, LIFT_BACK_DEG)
+            mover = self.movers[step.phase]
+            opens, down, back = _COUNTING[step.phase]
             if self._move_start is None:
-                if speed[mover][i] > MOVING_DEG_S:
+                if speed[mover][i] > opens:
                     self._move_start = ti
                     self._last_move = ti
                 continue
@@ -285,27 +339,36 @@ class CalibrationGuide:
                 step.count += 1
                 step.message = ""
                 self.changed = True
+            if step.phase == "walk":
+                self._still_from = (self._still_from if self._still_from is not None else ti) if still else None
+                stopped = self._still_from is not None and ti - self._still_from >= WALK_STOP_S
+                if step.count >= WALK_MAX_STRIDES or (step.count >= step.target and stopped):
+                    self._finish_step((self._move_start - LEAD_S, ti), f"{step.count} strides")
+                continue
             if mover != "pelvis":  # the other leg must stay down
                 other = "thigh_left" if mover == "thigh_right" else "thigh_right"
-                if other in tilt and tilt[other][i] > LIFT_UP_DEG and not self._other_away:
+                if other in tilt and tilt[other][i] > down and not self._other_away:
                     self._other_away = True
-                    step.message = f"that was the {other.split('_')[1]} leg: lift the {mover.split('_')[1].upper()} knee"
+                    what = "knee" if step.phase.startswith("knee") else "knee off the seat"
+                    step.message = f"that was the {other.split('_')[1]} leg: lift the {mover.split('_')[1].upper()} {what}"
                     step.count = 0
                     self.changed = True
-                elif self._other_away and other in tilt and tilt[other][i] < LIFT_BACK_DEG:
+                elif self._other_away and other in tilt and tilt[other][i] < back:
                     self._other_away = False
             assert self._last_move is not None
             if step.count >= step.target and not self._away and ti - self._last_move >= SETTLE_S:
-                what = "hinges" if mover == "pelvis" else "knee lifts"
-                self._finish_step((self._move_start - LEAD_S, ti), f"{step.count} {what}")
+                self._finish_step((self._move_start - LEAD_S, ti), f"{step.count} {_WHAT[step.phase]}")
 
 
 def _phase_of_failure(message: str, phases: list[str]) -> str:
-    """Which step a calibration error sends the clinician back to."""
+    """Which step a calibration error without a (known) phase sends the clinician back to."""
     m = message.lower()
-    for key, phase in (("standing", "stand"), ("stand still", "stand"), ("hinge", "hip_hinge"),
-                       ("right knee", "knee_lift_right"), ("left knee", "knee_lift_left"),
-                       ("thigh_right", "knee_lift_right"), ("thigh_left", "knee_lift_left"), ("pelvis", "hip_hinge")):
+    for key, phase in (("standing", "stand"), ("stand still", "stand"), ("sitting", "sit"), ("sit still", "sit"),
+                       ("hinge", "hip_hinge"), ("right knee", "knee_lift_right"), ("left knee", "knee_lift_left"),
+                       ("right hip lift", "seated_lift_right"), ("left hip lift", "seated_lift_left"),
+                       ("walk", "walk"),
+                       ("thigh_right", "knee_lift_right"), ("thigh_left", "knee_lift_left"),
+                       ("thigh_right", "seated_lift_right"), ("thigh_left", "seated_lift_left"), ("pelvis", "hip_hinge")):
         if key in m and phase in phases:
             return phase
     return phases[0]
@@ -323,13 +386,16 @@ class LiveProcessor:
     grid; ``calibration``: start calibrated (no guide) with a known one;
     ``mounts``: role -> sensor mounting (None: hipimu boards, +z out of the skin);
     ``angles_every_s``: new angles at most this often (data time; see
-    :data:`ANGLES_EVERY_S`; ``advance(flush=True)`` hands out everything).
+    :data:`ANGLES_EVERY_S`; ``advance(flush=True)`` hands out everything);
+    ``calibration_method``: the guided calibration (:data:`GUIDED_METHODS`:
+    ``routine``, ``seated``, ``walk``; :meth:`set_calibration_method` switches
+    it while no step is done).
     """
 
     def __init__(self, rates_hz: dict[str, float], *, use_mag: bool = False, method: str = "vqf",
                  filter_params: dict | None = None, rate_hz: float = 100.0,
                  calibration: AnatomicalCalibration | None = None, angles_every_s: float = ANGLES_EVERY_S,
-                 mounts: dict[str, Mount] | None = None) -> None:
+                 mounts: dict[str, Mount] | None = None, calibration_method: str = "routine") -> None:
         self.roles = [r for r in ROLES if r in rates_hz]
         # live sensors are hipimu boards unless said otherwise (+z out of the skin)
         self.mounts = {r: HIPIMU_BOARD_MOUNT for r in self.roles} if mounts is None else dict(mounts)
@@ -341,7 +407,11 @@ class LiveProcessor:
         self._trackers = {r: OrientationTracker(r, rates_hz[r], use_mag=use_mag, method=method, params=filter_params)
                           for r in self.roles}
         self._buf = {r: _Buffer(r) for r in self.roles}
-        self.guide = CalibrationGuide(self.roles) if calibration is None else None
+        if calibration_method not in CALIBRATION_PHASES_OF_METHOD:
+            raise CalibrationError(f"unknown guided calibration method {calibration_method!r} (known: {', '.join(GUIDED_METHODS)})",
+                                   gate="input")
+        self.calibration_method = calibration_method
+        self.guide = CalibrationGuide(self.roles, calibration_method) if calibration is None else None
         self.calibration = calibration
         self.anchors: list[HeadingAnchor] = []
         self._guide_t = -math.inf  # last guide grid instant done
@@ -379,11 +449,29 @@ class LiveProcessor:
         return Event(t, "zero", "", {"side": side} if side in self.sides else {})
 
     def restart_calibration(self) -> None:
-        if self.guide is None:
-            self.guide = CalibrationGuide(self.roles)
+        if self.guide is None or self.guide.method != self.calibration_method:
+            self._new_guide()
         else:
             self.guide.restart()
         self.guide.changed = True
+
+    def set_calibration_method(self, method: str) -> bool:
+        """Guide ``method`` from now on: True when switched (or already it); False
+        when a step of the running guide is done (restart the calibration first)."""
+        if method not in CALIBRATION_PHASES_OF_METHOD:
+            raise CalibrationError(f"unknown guided calibration method {method!r} (known: {', '.join(GUIDED_METHODS)})", gate="input")
+        if method == self.calibration_method and self.guide is not None:
+            return True
+        if self.guide is not None and self.guide.state.started:
+            return False
+        self.calibration_method = method
+        if self.guide is not None:
+            self._new_guide()
+        return True
+
+    def _new_guide(self) -> None:
+        self.guide = CalibrationGuide(self.roles, self.calibration_method)
+        self._up_ref.clear()
 
     def redo_step(self) -> None:
         if self.guide is not None:
@@ -396,7 +484,10 @@ class LiveProcessor:
         of data unless ``flush``)."""
         out = LiveOutput()
         now = self.now_s
-        if not math.isfinite(now):
+        if not math.isfinite(now):  # no data yet: only the guide (a method switched) to show
+            if self.guide is not None and self.guide.changed:
+                out.guide = _copy_state(self.guide.state)
+                self.guide.changed = False
             return out
         if self.guide is not None and self.guide.step is not None:
             self._run_guide(now)
@@ -404,9 +495,9 @@ class LiveProcessor:
             self.guide.events = []
             if self.guide.complete() and self.guide.state.result == "running":
                 try:
-                    cal = calibrate({r: self._buf[r].orientation() for r in self.roles}, self.guide.windows(), self.mounts)
+                    cal = self._calibrate()
                 except CalibrationError as exc:
-                    self.guide.fail(str(exc))
+                    self.guide.fail(str(exc), exc.phase)
                 else:
                     self.guide.passed(cal)
                     self._start_angles(cal)
@@ -428,6 +519,23 @@ class LiveProcessor:
         return out
 
     # -- the guide ------------------------------------------------------------------
+    def _calibrate(self) -> AnatomicalCalibration:
+        """The guided method's calibration on the guide's windows: what
+        :func:`hipimu.core.calibration_select.anatomical_calibration` computes
+        from the recorded phase events afterwards (the same functions on the
+        same windows and orientations)."""
+        guide = self.guide
+        assert guide is not None
+        orientations = {r: self._buf[r].orientation() for r in self.roles}
+        if guide.method == "routine":
+            return calibrate(orientations, guide.windows(), self.mounts)
+        if guide.method == "seated":
+            return calibrate_seated(orientations, guide.windows(), self.mounts, use_mag=self.use_mag)
+        # walk: the longest straight stretch inside the walk phase (nothing after it is read)
+        found = find_walk_windows(orientations, guide.spans["stand"], within=guide.spans["walk"])
+        windows = CalibrationWindows(found.static, found.functional, "events")
+        return calibrate_walk(orientations, windows, self.mounts, use_mag=self.use_mag)
+
     def _run_guide(self, now: float) -> None:
         start = max(self._guide_t + GUIDE_STEP_S, max(float(b.t[0]) for b in self._buf.values()))
         if not math.isfinite(self._guide_t):
@@ -461,11 +569,12 @@ class LiveProcessor:
             tilt[r] = (np.full(len(grid), np.nan) if ref is None
                        else np.degrees(np.arccos(np.clip(up @ ref, -1.0, 1.0))))
         self._guide_t = float(grid[-1])
-        before = self.guide.spans.get("stand")
+        ref_phase = self.guide.reference
+        before = self.guide.spans.get(ref_phase)
         self.guide.update(grid, speed, tilt)
-        stand = self.guide.spans.get("stand")
+        stand = self.guide.spans.get(ref_phase)
         if stand is not None and stand != before:
-            for r in self.roles:  # the standing inclination each movement is measured from
+            for r in self.roles:  # the standing (sitting) inclination each movement is measured from
                 b = self._buf[r]
                 m = (b.t >= stand[0]) & (b.t <= stand[1])
                 if m.any():
@@ -556,4 +665,4 @@ def _nearest(b: _Buffer, grid: np.ndarray) -> Rotation:
 
 def _copy_state(s: GuideState) -> GuideState:
     return GuideState([GuideStep(st.phase, st.instruction, st.status, st.count, st.target, st.message) for st in s.steps],
-                      s.active, s.countdown_s, s.result, s.message)
+                      s.active, s.countdown_s, s.result, s.message, s.method)

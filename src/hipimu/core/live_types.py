@@ -38,7 +38,7 @@ class AngleBlock:
 class GuideStep:
     """One step of the calibration routine as the guide shows it.
 
-    ``phase``: one of :data:`~hipimu.core.conventions.CALIBRATION_PHASES`;
+    ``phase``: one of the method's phases (:data:`~hipimu.core.conventions.CALIBRATION_PHASES_OF_METHOD`);
     ``status``: ``waiting``, ``active``, ``done`` or ``failed``; ``count`` /
     ``target``: movements detected / asked for (hinges, knee lifts; 0 for
     standing); ``message``: what was found or what to redo.
@@ -56,10 +56,17 @@ class GuideStep:
 class GuideState:
     """The guided calibration: its steps, the active one, a countdown while
     standing still (``countdown_s``, None when none runs) and the outcome
-    (``result``: ``running``, ``passed`` or ``failed``, with ``message``)."""
+    (``result``: ``running``, ``passed`` or ``failed``, with ``message``);
+    ``method``: the calibration method guided (``routine``, ``seated``, ``walk``)."""
 
     steps: list[GuideStep] = field(default_factory=list)
     active: int = 0
     countdown_s: float | None = None
     result: str = "running"
     message: str = ""
+    method: str = "routine"
+
+    @property
+    def started(self) -> bool:
+        """Some step is done (or the outcome is known): the method can no longer be switched."""
+        return self.result != "running" or any(st.status in ("done", "failed") for st in self.steps)
