@@ -172,3 +172,47 @@ def test_cli_screenshots_and_bad_input(seated, tmp_path):
     bad.write_bytes(b"not a recording")
     p = run_cli("replay", str(bad), "--screenshot", str(tmp_path / "y.png"), "--quit-after", "2")
     assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+
+
+@pytest.mark.parametrize("scenario, method, label", [("sitting_rotation", "seated", "Seated (cannot stand)"),
+                                                     ("walk", "walk", "Walk")])
+def test_live_seated_and_walk_calibration_chosen_on_the_calibration_screen(qtbot, tmp_path, scenario, method, label):
+    from hipimu.core.conventions import CALIBRATION_PHASES, CALIBRATION_PHASES_OF_METHOD
+    from hipimu.core.model import SessionInfo
+
+    engine = LiveEngine(LiveOptions(simulate=True, scenario=scenario, seed=1, out_dir=tmp_path, speed=10.0))
+    model = DashboardModel()
+    window = open_window(qtbot, model, engine)
+    window.show_screen("calibration")
+    panel = window.guide_panel
+    try:
+        # before the session: the standing routine, its steps waiting; the three methods offered
+        window.tick()
+        combo = panel.method_combo
+        assert [combo.itemText(i) for i in range(combo.count())] == ["Standing routine", "Seated (cannot stand)", "Walk"]
+        assert combo.isEnabled() and combo.currentText() == "Standing routine"
+        assert panel.steps.count() == len(CALIBRATION_PHASES)
+        combo.activated.emit(combo.findText(label))
+        tick_until(qtbot, window, lambda: model.calibration_method == method, 10.0)
+        assert model.calibration_phases() == CALIBRATION_PHASES_OF_METHOD[method]
+        assert [panel.steps.item(i).text() for i in range(panel.steps.count())] == [
+            f"○ {i + 1}. {p.replace('_', ' ')}" for i, p in enumerate(CALIBRATION_PHASES_OF_METHOD[method])]
+        engine.start_session(SessionInfo(subject_id="T-" + method, test="free"))
+        seen = set()
+
+        def passed() -> bool:
+            if model.guide is not None:
+                seen.update(s.phase for s in model.guide.steps if s.status == "active")
+            return model.guide is not None and model.guide.result == "passed"
+
+        tick_until(qtbot, window, passed, 60.0)
+        assert model.guide.method == method and seen == set(CALIBRATION_PHASES_OF_METHOD[method])
+        assert f"calibration passed: {method}, grade" in panel.outcome.text()
+        assert not combo.isEnabled() and combo.currentText() == label  # done steps: no switching
+        engine.end_session()
+        tick_until(qtbot, window, lambda: engine.last_recording is not None and not model.recording["active"], 60.0)
+    finally:
+        window.close()
+        engine.close()
+    session = load_session(engine.last_recording)
+    assert [e.label for e in session.events if e.kind == "phase_start"] == list(CALIBRATION_PHASES_OF_METHOD[method])

@@ -31,8 +31,8 @@ from hipimu.core.model import Event, SessionInfo  # noqa: E402
 MAX_IR, MAX_ER = 31.2, 28.0  # deg: the synthetic rotation's peaks
 RATE = 100.0
 
-ACTIONS = ("scan", "assign", "identify", "start_session", "restart_calibration", "redo_step", "start_trial",
-           "stop_trial", "zero", "marker", "end_session", "play", "pause", "set_speed", "seek", "recompute",
+ACTIONS = ("scan", "assign", "identify", "start_session", "set_calibration_method", "restart_calibration", "redo_step",
+           "start_trial", "stop_trial", "zero", "marker", "end_session", "play", "pause", "set_speed", "seek", "recompute",
            "export_csv")
 
 
@@ -250,6 +250,43 @@ def test_calibration_screen(qtbot):
     qtbot.mouseClick(panel.redo_button, Qt.LeftButton)
     qtbot.mouseClick(panel.restart_button, Qt.LeftButton)
     assert len(ctrl.called("redo_step")) == 1 and len(ctrl.called("restart_calibration")) == 1
+
+
+def test_calibration_screen_offers_three_methods_and_the_steps_follow_the_choice(qtbot):
+    from hipimu.core.conventions import CALIBRATION_PHASES, SEATED_CALIBRATION_PHASES, WALK_CALIBRATION_PHASES
+
+    window, model, ctrl = make(qtbot)
+    window.show_screen("calibration")
+    panel = window.guide_panel
+    combo = panel.method_combo
+    assert [combo.itemText(i) for i in range(combo.count())] == ["Standing routine", "Seated (cannot stand)", "Walk"]
+    # before the guide starts: the choice, and the chosen method's steps waiting
+    assert combo.isVisible() and combo.isEnabled() and panel.hint.isVisible()
+    assert model.calibration_phases() == CALIBRATION_PHASES and panel.steps.count() == 5
+    combo.activated.emit(1)
+    assert ctrl.called("set_calibration_method") == [(("seated",), {})]
+    feed(window, ctrl, ("calibration_method", "seated"))
+    assert model.calibration_phases() == SEATED_CALIBRATION_PHASES
+    assert [panel.steps.item(i).text() for i in range(panel.steps.count())] == [
+        "○ 1. sit", "○ 2. seated lift right", "○ 3. seated lift left", "○ 4. sit final"]
+    assert combo.currentText() == "Seated (cannot stand)"
+    feed(window, ctrl, ("calibration_method", "walk"))
+    assert model.calibration_phases() == WALK_CALIBRATION_PHASES and panel.steps.count() == 2
+    # the guide runs: its method; switchable while nothing is done
+    guide = GuideState([GuideStep("stand", "Stand still", "active"), GuideStep("walk", "Walk straight ahead", "waiting", 0, 5)],
+                       countdown_s=2.0, method="walk")
+    feed(window, ctrl, ("guide", guide))
+    assert combo.currentText() == "Walk" and combo.isEnabled() and model.calibration_method_switchable()
+    guide = GuideState([GuideStep("stand", "Stand still", "done"), GuideStep("walk", "Walk straight ahead", "done", 6, 5)],
+                       active=2, result="passed", message="calibration passed: walk, grade B", method="walk")
+    feed(window, ctrl, ("guide", guide))
+    assert not combo.isEnabled() and not model.calibration_method_switchable()
+    assert "calibration passed: walk, grade B" in panel.outcome.text()
+    assert panel.steps.item(1).text() == "✓ 2. walk  6/5"
+    # a switch the engine refused: the combo shows the guide's method again
+    combo.setCurrentIndex(0)
+    feed(window, ctrl, ("guide", guide))
+    assert combo.currentText() == "Walk"
 
 
 def test_results_screen(qtbot):

@@ -24,6 +24,9 @@ NO_DISPLAY_HELP = ("no display to open the dashboard on (DISPLAY is not set): ru
 
 SCREENS = ("sensors", "session", "calibration", "test", "results")
 
+#: ``--simulate --scenario NAME``: the calibration the virtual subject does (the others: the routine).
+SIMULATED_CALIBRATION = {"sitting_rotation": "seated", "walk": "walk"}
+
 
 def has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or \
@@ -57,6 +60,10 @@ def add_parsers(add: Callable[..., argparse.ArgumentParser]) -> None:
     sp.add_argument("--seed", type=int, default=0, metavar="N", help="with --simulate: random seed")
     sp.add_argument("--speed", type=float, metavar="X", help="with --simulate: stream the simulator directly, X times real time (no radio)")
     sp.add_argument("--manual", action="store_true", help="with --simulate: no simulated clinician")
+    sp.add_argument("--calibration", choices=("routine", "seated", "walk"), metavar="METHOD",
+                    help="the guided calibration: routine (standing, default), seated (cannot stand) or walk; "
+                         "switchable on the calibration screen (with --simulate the default follows --scenario: "
+                         "sitting_rotation is seated, walk is walk)")
     _add_role_options(sp)
     sp.add_argument("--rate", type=int, default=208, choices=(52, 104, 208), metavar="HZ", help="sampling rate")
     sp.add_argument("--mag", action="store_true", help="stream the magnetometers too (9D)")
@@ -85,9 +92,10 @@ def cmd_live(args: argparse.Namespace) -> int:
     if args.speed is not None and not (args.simulate and 0 < args.speed <= 50):
         raise InputError("--speed needs --simulate and a value in (0, 50]")
     refs = {r: getattr(args, r) for r in ("pelvis", "thigh_right", "thigh_left") if getattr(args, r, None)}
+    method = args.calibration or (SIMULATED_CALIBRATION.get(args.scenario, "routine") if args.simulate else "routine")
     options = LiveOptions(simulate=args.simulate, scenario=args.scenario, seed=args.seed, refs=refs or None,
                           rate_hz=args.rate, mag=args.mag, out_dir=args.out_dir,
-                          autopilot=args.simulate and not args.manual, speed=args.speed)
+                          autopilot=args.simulate and not args.manual, speed=args.speed, calibration_method=method)
     model = DashboardModel(bands=load_bands(args.bands), mode="live")
     return run(model, LiveEngine(options), args, screen=args.screen or ("calibration" if options.autopilot else "sensors"))
 

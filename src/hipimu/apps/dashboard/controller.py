@@ -59,6 +59,11 @@ class Controller:
         file in the recordings folder), then run the guided calibration."""
         self._unavailable("a new session")
 
+    def set_calibration_method(self, method: str) -> None:
+        """Guide ``method`` (``routine``, ``seated``, ``walk``): before the session, or while
+        no step of the guide is done; answers with ``calibration_method`` (and ``guide``)."""
+        self._unavailable("choosing the calibration method")
+
     def restart_calibration(self) -> None:
         """Start the guided calibration again from its first step."""
         self._unavailable("calibration")

@@ -61,7 +61,8 @@ class LiveOptions:
     subject doing ``scenario``); ``refs``: role -> sensor (device id, short
     id or address; default: the remembered roles); ``out_dir``: where
     sessions are recorded; ``autopilot``: the simulated clinician (only with
-    ``simulate``).
+    ``simulate``); ``calibration_method``: the guided calibration
+    (``routine``, ``seated``, ``walk``; the calibration screen switches it).
     """
 
     simulate: bool = False
@@ -75,6 +76,7 @@ class LiveOptions:
     scan_timeout_s: float = 10.0
     angle_rate_hz: float = 100.0
     speed: float | None = None  #: with simulate: the simulator streamed directly (no BLE) this fast
+    calibration_method: str = "routine"
 
     @property
     def direct(self) -> bool:
@@ -411,6 +413,18 @@ class LiveEngine(Controller):
             self._loop.call_soon_threadsafe(self._markers.put_nowait, event)
         self.post("event", event)
 
+    def set_calibration_method(self, method: str) -> None:
+        from hipimu.core.live import GUIDED_METHODS
+
+        if method not in GUIDED_METHODS:
+            self.post("error", f"unknown calibration method {method!r} (known: {', '.join(GUIDED_METHODS)})")
+            return
+        if self._proc is None or not self._proc.thread.is_alive():  # before the session: the guide starts with it
+            self.options.calibration_method = method
+            self.post("calibration_method", method)
+            return
+        self._proc.put(("method", method))
+
     def restart_calibration(self) -> None:
         self._to_proc(("restart", None))
 
@@ -471,7 +485,7 @@ class _Processing:
 
         o = engine.options
         self.engine = engine
-        self.processor = LiveProcessor(rates_hz, use_mag=o.mag, rate_hz=o.angle_rate_hz)
+        self.processor = LiveProcessor(rates_hz, use_mag=o.mag, rate_hz=o.angle_rate_hz, calibration_method=o.calibration_method)
         self.queue: queue.Queue = queue.Queue()
         self.thread = threading.Thread(target=self._run, name="hipimu-angles", daemon=True)
         self.trial: TrialRecorder | None = None
@@ -525,6 +539,12 @@ class _Processing:
         eng = self.engine
         if kind == "block":
             p.feed(payload)
+        elif kind == "method":
+            if p.set_calibration_method(payload):
+                eng.options.calibration_method = payload
+                eng.post("calibration_method", payload)
+            else:
+                eng.post("status", "the calibration has begun: restart it to choose another method")
         elif kind == "restart":
             p.restart_calibration()
         elif kind == "redo":
@@ -571,7 +591,7 @@ class _Processing:
         if out.guide is not None:
             eng.post("guide", out.guide)
         if out.calibration is not None:
-            eng.post("status", f"calibrated (grade {out.calibration.grade}): choose a test and start a trial")
+            eng.post("status", f"calibrated ({out.calibration.method}, grade {out.calibration.grade}): choose a test and start a trial")
         for block in out.angles:
             if self.trial is not None:
                 self.trial.add(block)

@@ -18,14 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from hipimu.core.conventions import CALIBRATION_PHASES, ROLES, SIDES
+from hipimu.core.conventions import CALIBRATION_PHASES_OF_METHOD, ROLES, SIDES
 from hipimu.core.live_types import AngleBlock, GuideState
 from hipimu.apps.config import load_bands
 from hipimu.core.model import Event, SessionInfo
 from hipimu.core.norms import COMPENSATION_DEG, DEFAULT_BANDS_DEG
 from hipimu.core.quality import RELIABLE
 
-__all__ = ["Ring", "SensorStatus", "TrialResult", "Update", "DashboardModel", "QUALITY_LEVELS",
+__all__ = ["Ring", "SensorStatus", "TrialResult", "Update", "DashboardModel", "QUALITY_LEVELS", "CALIBRATION_METHOD_LABELS",
            "DEFAULT_BANDS_DEG", "load_bands", "quality_level", "link_quality"]
 
 #: Time series shown (s) and kept (s, a little more: the plot's left edge).
@@ -42,6 +42,10 @@ COMPENSATION_FLAG_DEG = COMPENSATION_DEG
 #: Target bands (deg) per test (hipimu.core.norms; sources: docs/norms.md), shown behind the
 #: hip rotation trace and next to the numbers; ``--bands FILE`` or ``$HIPIMU_CONFIG_DIR/bands.json``
 #: override them (hipimu.apps.config.load_bands).
+
+
+#: The guided calibration methods the calibration screen offers, as it names them.
+CALIBRATION_METHOD_LABELS = {"routine": "Standing routine", "seated": "Seated (cannot stand)", "walk": "Walk"}
 
 
 def quality_level(q: float | None) -> str:
@@ -167,6 +171,7 @@ class Update:
     active, elapsed_s), ``session`` (SessionInfo), ``status`` (str: a line
     for the status bar), ``error`` (str), ``replay`` (dict: duration_s,
     position_s, playing, speed), ``scan`` (list of dict: scan rows),
+    ``calibration_method`` (str: the guided calibration method chosen),
     ``reset`` (a replay seek: the series start again), ``clear_results``
     (recomputed: the results follow), ``exported`` (str: a CSV written).
     """
@@ -193,6 +198,7 @@ class DashboardModel:
         self.sensors: dict[str, SensorStatus] = {}
         self.scan_rows: list[dict[str, Any]] = []
         self.guide: GuideState | None = None
+        self.calibration_method = "routine"  # the guided calibration chosen (the guide's, once it runs)
         self.session = SessionInfo()
         self.events: list[Event] = []
         self.trial: dict[str, Any] = {"active": False, "test": "", "side": "", "index": 0}
@@ -242,6 +248,11 @@ class DashboardModel:
 
     def _on_guide(self, state: GuideState) -> None:
         self.guide = state
+        self.calibration_method = state.method
+
+    def _on_calibration_method(self, method: str) -> None:
+        if method in CALIBRATION_PHASES_OF_METHOD:
+            self.calibration_method = method
 
     def _on_event(self, event: Event) -> None:
         self.events.append(event)
@@ -357,4 +368,12 @@ class DashboardModel:
         return self.bands.get(test, {}).get(quantity)
 
     def calibration_phases(self) -> tuple[str, ...]:
-        return CALIBRATION_PHASES
+        """The steps of the chosen calibration method (before the guide runs: all of them;
+        the guide leaves out a leg without a sensor)."""
+        if self.guide is not None and self.guide.method == self.calibration_method:
+            return tuple(st.phase for st in self.guide.steps)
+        return CALIBRATION_PHASES_OF_METHOD[self.calibration_method]
+
+    def calibration_method_switchable(self) -> bool:
+        """The method can be changed: no guide yet, or no step of it done."""
+        return self.guide is None or not self.guide.started

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QVBoxLayout, QWidget)
 
 from hipimu.core._arrays import runs
+from hipimu.apps.dashboard.model import CALIBRATION_METHOD_LABELS
 from hipimu.core.live_types import GuideState
 
 __all__ = ["COLORS", "LEVEL_COLORS", "LINK_COLORS", "EVENT_COLORS", "BigNumber", "QualityLight", "SensorChip",
@@ -511,20 +512,37 @@ STEP_LOOK = {"waiting": ("○", COLORS["grey"]), "active": ("▶", COLORS["blue"
 
 
 class GuidePanel(QWidget):
-    """The guided calibration: step list with status symbols and colours, the active
-    step's instruction in large type, ``2 of 3`` for movement steps, a big countdown,
-    the outcome, and the buttons :attr:`redo_button` / :attr:`restart_button` (the
-    window connects them)."""
+    """The guided calibration: the method choice (:attr:`method_combo`: standing
+    routine, seated, walk; enabled while no step is done), step list with status
+    symbols and colours, the active step's instruction in large type, ``2 of 3``
+    for movement steps, a big countdown, the outcome, and the buttons
+    :attr:`redo_button` / :attr:`restart_button` (the window connects them and
+    :attr:`method_chosen`, emitted with the method's name)."""
+
+    method_chosen = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         lay = QHBoxLayout(self)
+        left = QVBoxLayout()
+        lay.addLayout(left)
+        method_label = QLabel("Method")
+        method_label.setFont(_font(16))
+        left.addWidget(method_label)
+        self.method_combo = QComboBox()
+        self.method_combo.setObjectName("calibration_method")
+        self.method_combo.setFont(_font(18))
+        self.method_combo.setMinimumHeight(40)
+        for method, label in CALIBRATION_METHOD_LABELS.items():
+            self.method_combo.addItem(label, method)
+        self.method_combo.activated.connect(lambda i: self.method_chosen.emit(self.method_combo.itemData(i)))
+        left.addWidget(self.method_combo)
         self.steps = QListWidget()
         self.steps.setObjectName("guide_steps")
         self.steps.setFont(_font(20))
         self.steps.setMinimumWidth(400)
         self.steps.setMaximumWidth(460)
-        lay.addWidget(self.steps)
+        left.addWidget(self.steps, 1)
         right = QVBoxLayout()
         lay.addLayout(right, 1)
         self.hint = QLabel("Start a session first (screen 2): the calibration guide appears here.")
@@ -559,15 +577,24 @@ class GuidePanel(QWidget):
         right.addLayout(buttons)
         self.set_state(None)
 
-    def set_state(self, guide: GuideState | None) -> None:
-        """Show ``guide`` (None: no session yet, only the hint)."""
+    def set_state(self, guide: GuideState | None, method: str | None = None, phases: Sequence[str] = ()) -> None:
+        """Show ``guide`` (None: no session yet: the hint, and the steps ``phases`` of
+        the chosen ``method`` waiting); the method choice is enabled while no step is done."""
+        method = guide.method if guide is not None and method is None else method or "routine"
+        i = self.method_combo.findData(method)
+        if i >= 0:
+            self.method_combo.setCurrentIndex(i)
+        self.method_combo.setEnabled(guide is None or not guide.started)
         self.hint.setVisible(guide is None)
-        for w in (self.steps, self.instruction, self.count, self.countdown, self.outcome,
-                  self.redo_button, self.restart_button):
+        for w in (self.instruction, self.count, self.countdown, self.outcome, self.redo_button, self.restart_button):
             w.setVisible(guide is not None)
-        if guide is None:
-            return
         self.steps.clear()
+        if guide is None:
+            for k, phase in enumerate(phases):
+                item = QListWidgetItem(f"{STEP_LOOK['waiting'][0]} {k + 1}. {phase.replace('_', ' ')}")
+                item.setForeground(QBrush(QColor(STEP_LOOK["waiting"][1])))
+                self.steps.addItem(item)
+            return
         for i, step in enumerate(guide.steps):
             symbol, color = STEP_LOOK.get(step.status, ("?", COLORS["grey"]))
             count = f"  {step.count}/{step.target}" if step.target else ""

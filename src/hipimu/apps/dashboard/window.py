@@ -368,6 +368,7 @@ class MainWindow(QMainWindow):
         self.guide_panel = GuidePanel()
         self.guide_panel.redo_button.clicked.connect(self.controller.redo_step)
         self.guide_panel.restart_button.clicked.connect(self.controller.restart_calibration)
+        self.guide_panel.method_chosen.connect(self.controller.set_calibration_method)
         return self.guide_panel
 
     def _build_test(self) -> QWidget:
@@ -544,8 +545,8 @@ class MainWindow(QMainWindow):
             _fill(self.scan_table, [[str(r.get("name", "")), str(r.get("address", "")), _num(r.get("rssi")),
                                      str(r.get("device_id", "")), str(r.get("role", "") or "")]
                                     for r in m.scan_rows])
-        if dirty & {"guide"}:
-            self.guide_panel.set_state(m.guide)
+        if dirty & {"guide", "calibration_method"}:
+            self.guide_panel.set_state(m.guide, None if m.guide is not None else m.calibration_method, m.calibration_phases())
         if dirty & {"result"}:
             self._draw_results()
         if self.replay and dirty & {"replay", "event", "reset", "angles"}:
