@@ -69,6 +69,7 @@ __all__ = [
     "rate_deg_s",
     "first_still",
     "own_movement_window",
+    "closing_still",
 ]
 
 #: The calibration methods, best first (docs/calibration.md).
@@ -111,17 +112,26 @@ class CalibrationWindows:
     mediolateral axis (routine: the pelvis's hinges, each thigh's knee lifts;
     walk: the straight walking; seated: the seated hip lifts); roles without
     one take their axis from the mounting. ``found``: how they were obtained
-    ("events", "given", "detected").
+    ("events", "given", "detected"). ``final``: the closing still posture of
+    the routine (``stand_final``, ``sit_final``), or None: the headings are
+    aligned there, nearest the test (without a magnetometer they drift apart
+    during the movements in between).
     """
 
     static: tuple[float, float]
     functional: dict[str, tuple[float, float]]
     found: str
+    final: tuple[float, float] | None = None
+
+    @property
+    def aligned_s(self) -> float:
+        """Where the headings were aligned: the closing still posture, else the first."""
+        return (self.final or self.static)[0]
 
     @property
     def end_s(self) -> float:
         """Where the routine ends: the last of its windows' ends."""
-        return max([self.static[1], *(b for _, b in self.functional.values())])
+        return max([self.static[1], *(b for _, b in self.functional.values()), *(self.final or ())])
 
 
 @dataclass
@@ -184,6 +194,7 @@ class AnatomicalCalibration:
             "static_s": list(self.windows.static),
             "functional_s": {r: list(w) for r, w in self.windows.functional.items()},
             "windows_found_by": self.windows.found,
+            "final_s": list(self.windows.final) if self.windows.final else None,
             "reference_pelvis_wxyz": self.reference_pelvis.as_quat(canonical=True, scalar_first=True).tolist(),
             "segments": {r: s.to_dict() for r, s in self.segments.items()},
         }
@@ -193,7 +204,8 @@ class AnatomicalCalibration:
         return cls(
             {r: SegmentCalibration.from_dict(s) for r, s in d["segments"].items()},
             Rotation.from_quat(d["reference_pelvis_wxyz"], scalar_first=True),
-            CalibrationWindows(tuple(d["static_s"]), {r: tuple(w) for r, w in d["functional_s"].items()}, d["windows_found_by"]),
+            CalibrationWindows(tuple(d["static_s"]), {r: tuple(w) for r, w in d["functional_s"].items()}, d["windows_found_by"],
+                               tuple(d["final_s"]) if d.get("final_s") else None),
             d["grade"],
             list(d.get("notes", [])),
             d.get("method", "routine"),
@@ -217,7 +229,7 @@ def _windows_from_events(events: list[Event], roles: list[str]) -> CalibrationWi
             spans[e.label] = (open_.pop(e.label), e.time_s)
     if "stand" not in spans or not all(_PHASE_OF_ROLE[r] in spans for r in roles):
         return None
-    return CalibrationWindows(spans["stand"], {r: spans[_PHASE_OF_ROLE[r]] for r in roles}, "events")
+    return CalibrationWindows(spans["stand"], {r: spans[_PHASE_OF_ROLE[r]] for r in roles}, "events", spans.get("stand_final"))
 
 
 def rate_deg_s(o: Orientation, grid: np.ndarray) -> np.ndarray:
@@ -291,7 +303,15 @@ def _detect_windows(orientations: dict[str, Orientation], roles: list[str]) -> C
             what = "hip hinges" if r == "pelvis" else f"knee lifts of the {ROLES[r].side} leg"
             raise CalibrationError(f"found no {what} after the standing phase: repeat the routine", phase=_PHASE_OF_ROLE[r], gate="not_found")
         functional[r] = w
-    return CalibrationWindows(static, functional, "detected")
+    return CalibrationWindows(static, functional, "detected", closing_still(grid, rate, max(b for _, b in functional.values())))
+
+
+def closing_still(grid: np.ndarray, rate: dict[str, np.ndarray], after_s: float, within_s: float = 6.0) -> tuple[float, float] | None:
+    """The closing still posture of a routine: the first >= 1.5 s with every
+    sensor still that starts within ``within_s`` after ``after_s``."""
+    m = grid > after_s
+    w = first_still(grid[m], {r: v[m] for r, v in rate.items()}, 1.5) if m.sum() > 1 else None
+    return w if w is not None and w[0] - after_s <= within_s else None
 
 
 def own_movement_window(grid: np.ndarray, rate: dict[str, np.ndarray], role: str, others: list[str], allowed: np.ndarray,
@@ -426,24 +446,36 @@ def calibrate(
         seg_world_static[r] = (r_static * seg_in_sensor).mean()
         segments[r] = SegmentCalibration(r, seg_in_sensor, 0.0, tilt, planarity, excursion)
     _set_headings(segments, seg_world_static)
-    # Second pass: a knee lift also tips the pelvis a little (posterior tilt,
-    # obliquity); the hip's flexion axis is the thigh's turn relative to the
-    # pelvis, which needs the headings of the first pass (their error only
-    # turns the small pelvic part, a second-order effect).
+    # Second pass: the hip's flexion axis, seen from the thigh, twice: in the
+    # knee lifts (the thigh turns, the pelvis tips a little) and in the hinges
+    # (the pelvis turns over the still thigh). Both are the thigh's turn
+    # relative to the pelvis, which needs the headings of the first pass
+    # (their error only turns the small part of the other segment, a
+    # second-order effect); they are blended by how clean each movement was
+    # (and with the mounting), so one movement's wander tips the axis less.
     for r in roles:
         if r == "pelvis":
             continue
         o = orientations[r]
-        span = _window_span(o, windows.functional[r], _PHASE_OF_ROLE[r])
         yaw = segments[r].heading_offset_rad - segments["pelvis"].heading_offset_rad
-        rel = relative_to_pelvis(o, orientations["pelvis"], span, yaw)
         rel_static = _relative_still(o, orientations["pelvis"], windows.static, yaw)
-        a, planarity = principal_axis([(rel, o.time_s[span])])
-        a, _ = sign_by_posture(a, rel, rel_static, 1.0)
         seg = segments[r]
         y_s = seg.segment_in_sensor.apply(UP)
-        seg.segment_in_sensor = frame_from_y_z(y_s, _blend(r, a, planarity, mounts.get(r), y_s))
+        estimates = []
+        for mover in (r, "pelvis") if windows.found != "given" else (r,):
+            span = _window_span(o, windows.functional[mover], _PHASE_OF_ROLE[mover])
+            rel = relative_to_pelvis(o, orientations["pelvis"], span, yaw)
+            a, planarity = principal_axis([(rel, o.time_s[span])])
+            a, _ = sign_by_posture(a, rel, rel_static, 1.0)  # a lift and a hinge both flex the hip
+            estimates.append((a, _functional_sd_deg(planarity)))
+        prior = mount_estimate(r, mounts.get(r), y_s)
+        seg.segment_in_sensor = frame_from_y_z(y_s, blend_horizontal(estimates + ([prior] if prior else []), y_s)[0])
         seg_world_static[r] = (r_statics[r] * seg.segment_in_sensor).mean()
+    if windows.final is not None:  # align the headings in the closing stand, nearest the test
+        try:
+            seg_world_static = {r: (still_posture(orientations[r], windows.final) * segments[r].segment_in_sensor).mean() for r in roles}
+        except CalibrationError:
+            notes.append("the closing stand was not still: headings aligned in the first")
     _set_headings(segments, seg_world_static)
     reference = seg_world_static["pelvis"]
     grade = "A" if worst_tilt < 3 else "B" if worst_tilt < 6 else "C"

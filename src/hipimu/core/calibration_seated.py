@@ -59,7 +59,7 @@ from hipimu.core.segment_axes import (
 __all__ = ["SEATED_PHASES", "find_seated_windows", "calibrate_seated", "find_static_window", "calibrate_static"]
 
 #: Phase labels of the seated calibration (events, as the dashboard records them).
-SEATED_PHASES = {"sit": None, "seated_lift_right": "thigh_right", "seated_lift_left": "thigh_left"}
+SEATED_PHASES = {"sit": None, "seated_lift_right": "thigh_right", "seated_lift_left": "thigh_left", "sit_final": None}
 #: A seated hip lift turns the thigh at least this far (deg), and at most
 #: this far: from 90 deg of hip flexion there is little room; a bigger
 #: "lift" is a standing knee lift.
@@ -93,7 +93,7 @@ def find_seated_windows(orientations: dict[str, Orientation], events: list[Event
     thighs = [r for r in roles if r != "pelvis"]
     want = {r: f"seated_lift_{ROLES[r].side}" for r in thighs}
     if static is None and "sit" in spans and all(p in spans for p in want.values()):
-        return CalibrationWindows(spans["sit"], {r: spans[p] for r, p in want.items()}, "events")
+        return CalibrationWindows(spans["sit"], {r: spans[p] for r, p in want.items()}, "events", spans.get("sit_final"))
     grid = _grid(orientations)
     if grid.size < 200:
         raise CalibrationError("seated: the recording is too short", phase="sit", gate="not_found")
@@ -210,6 +210,15 @@ def calibrate_seated(
     check_mounting("pelvis", segments["pelvis"].segment_in_sensor, mounts.get("pelvis"), "sit")
     worst = max(max(s.axis_tilt_deg, s.planarity_deg) for r, s in segments.items() if r != "pelvis")
     notes = ["seated: hip flexion and pelvic tilt are relative to upright sitting with the thighs horizontal"]
+    if windows.final is not None:  # align the headings in the closing sit, nearest the test
+        try:
+            still_world = {r: (still_posture(orientations[r], windows.final, "sitting", "sit_final") * segments[r].segment_in_sensor).mean()
+                           for r in roles}
+        except CalibrationError:
+            notes.append("the closing sit was not still: headings aligned in the first")
+        else:
+            for r, off in heading_offsets(still_world, np.array([0.0, 0.0, 1.0])).items():
+                segments[r].heading_offset_rad = off
     if worst >= 6:
         notes.append(f"axes up to {worst:.1f} deg from ideal")
     return AnatomicalCalibration(segments, still_world["pelvis"], windows, "C", notes, "seated")

@@ -59,7 +59,7 @@ def _windows(method: str, orientations: dict[str, Orientation], events: list[Eve
             found = find_walk_windows(orientations, static)
     else:
         found = find_seated_windows(orientations, events, static)
-    return CalibrationWindows(found.static, {**found.functional, **given}, "given" if given else found.found)
+    return CalibrationWindows(found.static, {**found.functional, **given}, "given" if given else found.found, None if given else found.final)
 
 
 def _phase_spans(events: list[Event] | None) -> dict[str, tuple[float, float]]:

@@ -189,7 +189,7 @@ def compute_angles(
     # vertical part for the quality, its angle (= the segment's) for stillness
     steps = {r: _world_steps(sensor_local[r]) for r in roles}
     seg_local = {r: sensor_local[r] * calibration.segments[r].segment_in_sensor for r in roles}
-    anchors = [HeadingAnchor(calibration.windows.static[0], r, calibration.segments[r].heading_offset_rad, "standing calibration") for r in roles]
+    anchors = [HeadingAnchor(calibration.windows.aligned_s, r, calibration.segments[r].heading_offset_rad, "standing calibration") for r in roles]
     pelvis_yaw = _yaw(_offsets_on_grid(grid, anchors, "pelvis"))  # zero events only re-align thighs
     pelvis = pelvis_yaw * seg_local["pelvis"]
     pelvis_ang = pelvis_angles_rad(pelvis, calibration.reference_pelvis)

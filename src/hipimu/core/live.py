@@ -267,7 +267,8 @@ class CalibrationGuide:
             raise CalibrationError("the walk calibration's windows are found in the orientations", gate="input")
         phases = [st.phase for st in self.state.steps if st.phase in self.movers]
         functional = {self.movers[p]: self.spans[p] for p in phases}
-        return CalibrationWindows(self.spans[self.reference], functional, "events")
+        final = self.spans.get("sit_final" if self.method == "seated" else "stand_final")
+        return CalibrationWindows(self.spans[self.reference], functional, "events", final)
 
     def fail(self, message: str, phase: str | None = None) -> None:
         """The calibration failed on the windows: mark the step to redo (``phase``, the
@@ -584,7 +585,7 @@ class LiveProcessor:
     # -- angles ---------------------------------------------------------------------
     def _start_angles(self, cal: AnatomicalCalibration) -> None:
         self.calibration = cal
-        self.anchors = [HeadingAnchor(cal.windows.static[0], r, cal.segments[r].heading_offset_rad, "standing calibration")
+        self.anchors = [HeadingAnchor(cal.windows.aligned_s, r, cal.segments[r].heading_offset_rad, "standing calibration")
                         for r in self.roles if r in cal.segments]
         self._k_next = None
 
