@@ -88,10 +88,24 @@ def test_static_calibration_is_not_reliable_after_the_first_seconds():
     assert np.all(q[t > 3.0 + Q.STATIC_TRUST_S] < Q.RELIABLE)
     assert q[int(1.0 * 100)] > Q.RELIABLE  # inside the standing window itself it is still right
     # walk and seated methods are trusted less than the routine's A, once the femur moves
-    flexed = {r: Rotation.from_rotvec(np.tile([0.0, 0.0, np.radians(90.0)], (len(grid), 1))) for r in thighs}
+    # (upright at the calibration, flexed 90 deg from 10 s on)
+    flex = np.where(grid >= 10.0, np.radians(90.0), 0.0)
+    flexed = {r: Rotation.from_rotvec(flex[:, None] * [0.0, 0.0, 1.0]) for r in thighs}
     q_of = {m: Q.QualityTracker(_Cal(method=m), ROLES, use_mag=True).update(grid, _anchors(), local, flexed, f)[3000]
             for m in ("routine", "walk", "seated")}
     assert q_of["walk"] < q_of["routine"] and q_of["seated"] < q_of["routine"]
+
+
+def test_the_calibration_posture_is_the_reference_of_the_axis_error():
+    """A seated calibration tares the femur horizontal: sitting on, its axes are right."""
+    grid, local, _ = _still(6000)
+    f = np.zeros(len(grid), bool)
+    horizontal = {r: Rotation.from_rotvec(np.tile([0.0, 0.0, np.radians(90.0)], (len(grid), 1))) for r in ("thigh_left", "thigh_right")}
+    q = Q.QualityTracker(_Cal(method="seated", grade="C"), ROLES, use_mag=True).update(grid, _anchors(), local, horizontal, f)
+    assert np.all(q > 0.9)
+    stood_up = {r: Rotation.from_rotvec(np.where(grid >= 30.0, 0.0, np.radians(90.0))[:, None] * [0.0, 0.0, 1.0]) for r in horizontal}
+    q = Q.QualityTracker(_Cal(method="seated", grade="C"), ROLES, use_mag=True).update(grid, _anchors(), local, stood_up, f)
+    assert np.all(q[grid >= 30.0] < Q.RELIABLE) and np.all(q[grid < 30.0] > 0.9)
 
 
 def test_fast_movement_lowers_quality_briefly():

@@ -10,8 +10,9 @@ thigh (the worse thigh counts):
 * ``E_cal`` -- the anatomical calibration. Its axes carry an error ``a``
   (deg) that depends on the method and grade (:data:`AXIS_ERROR_DEG`,
   :data:`METHOD_FACTOR`); it shows in proportion to how far the femur is from
-  the posture in which the thigh was last tared (standing calibration: upright;
-  a ``zero`` event: the hold's posture): ``a * |sin(tilt) - sin(tilt_ref)|``
+  the posture in which the thigh was last tared (the calibration's still
+  posture: upright standing, or sitting for ``seated``; a ``zero`` event: the
+  hold's posture): ``a * |sin(tilt) - sin(tilt_ref)|``
   (``tilt``: femur from vertical). A static-only calibration's axes come from
   the mounting: it also gets :data:`STATIC_FLOOR_DEG` in any posture, reached
   :data:`STATIC_TRUST_S` after its standing window (never reliable for long).
@@ -281,13 +282,15 @@ class QualityTracker:
             turned = np.maximum(cols[f"turn:{r}"] - own0, cols["turn:pelvis"] - pel0)
             e = drift * since + frac * turned
             # calibration axes: relative to the posture of the last tare of the femur's axes
-            # (standing calibration: upright; zero event: its hold)
+            # (the calibration's own still posture -- standing: upright; seated: horizontal --
+            # or a zero event's hold)
             tare_times = np.array([a.time_s for a in own if a.source == "zero event"], dtype=np.float64)
             j = np.searchsorted(tare_times, grid, side="right") - 1
-            sin_ref = np.zeros(len(grid))
+            sin_cal = self._at_anchor(r, float(times[0]))[2] if len(times) else 0.0
+            sin_ref = np.full(len(grid), sin_cal)
             if len(tare_times):
                 refs = np.array([self._at_anchor(r, t)[2] for t in tare_times])
-                sin_ref = np.where(j >= 0, refs[np.clip(j, 0, None)], 0.0)
+                sin_ref = np.where(j >= 0, refs[np.clip(j, 0, None)], sin_cal)
             e = e + self.axis_deg * np.abs(cols[f"sin:{r}"] - sin_ref)
             if self.method == "static":
                 e = e + STATIC_FLOOR_DEG * since_static
