@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.optimize import least_squares
 from scipy.spatial.transform import Rotation
 
 from hipimu.core import conventions
@@ -798,8 +799,24 @@ def _rebased_truth_from_definition(out: dict) -> dict[str, np.ndarray]:
     p = yaw["pelvis"] * r_p * rot(rb["c_pelvis_wxyz"])
     p_ref = rot(rb["standing_wxyz"]["pelvis"]) * rot(rb["c_pelvis_wxyz"])
     got = {}
+    t = out["truth"]["time_s"]
     for side in ("left", "right"):
         f = yaw[f"femur_{side}"] * r_f[side] * rot(rb[f"c_femur_{side}_wxyz"])
+        # step 5: from each zero event of the side on, the femur turned (world vertical, own long axis)
+        # so that adduction and rotation average zero over the 1-s hold
+        zeros = sorted(e[0] for e in out["events"] if e[1] == "zero" and e[3].get("side") == side)
+        q = f.as_quat()
+        for k, tz in enumerate(zeros):
+            hold = (t >= tz) & (t <= tz + 1.0)
+            span = (t >= tz) & (t < (zeros[k + 1] if k + 1 < len(zeros) else np.inf))
+
+            def res(x, hold=hold):
+                a = conventions.hip_angles_rad(p[hold], Rotation.from_euler("y", x[0]) * f[hold] * Rotation.from_euler("y", x[1]), side)
+                return np.concatenate([a[:, 1], a[:, 2]])
+
+            x = least_squares(res, np.zeros(2), xtol=1e-12, ftol=1e-12).x
+            q[span] = (Rotation.from_euler("y", x[0]) * f[span] * Rotation.from_euler("y", x[1])).as_quat()
+        f = Rotation.from_quat(q)
         h = np.degrees(conventions.hip_angles_rad(p, f, side))
         for k, q in enumerate(conventions.HIP_QUANTITIES):
             got[f"hip_{q}_{side}_deg"] = h[:, k]
@@ -830,6 +847,11 @@ def test_real_truth_is_relative_to_the_standing_pose(scenario, seed):
     for c, v in got.items():
         d = (out["truth"][c] - v + 180) % 360 - 180
         assert np.max(np.abs(d)) < 1e-6, c
+    for tz, kind, _, data in out["events"]:  # a zero event is the goniometer's zero for its side
+        if kind == "zero":
+            m = (out["truth"]["time_s"] >= tz) & (out["truth"]["time_s"] <= tz + 1.0)
+            for q in ("adduction", "rotation"):
+                assert abs(out["truth"][f"hip_{q}_{data['side']}_deg"][m].mean()) < 1e-6
     if scenario == "sitting_rotation":  # never stands: the virtual habitual posture at heading 0
         assert rb["standing_window_s"] is None and out["script"]["standing_window_s"] is None
         sit = phase(out, "sit")

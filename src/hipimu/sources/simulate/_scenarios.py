@@ -1162,7 +1162,8 @@ def _rebased_truth(motion: Motion, seg_rot: dict[str, Rotation], truth_idx: np.n
         rebased[name] = yaw * r[truth_idx] * corr[name]
     truth = {"time_s": t_truth}
     for side in _SIDE_NAMES:
-        hip = hip_angles_deg(rebased["pelvis"], rebased[f"femur_{side}"], side)
+        femur = _zeroed_femur(rebased["pelvis"], rebased[f"femur_{side}"], side, t_truth, motion.script.events)
+        hip = hip_angles_deg(rebased["pelvis"], femur, side)
         for k, q in enumerate(("flexion", "adduction", "rotation")):
             truth[f"hip_{q}_{side}_deg"] = hip[:, k].copy()
     pel = pelvis_angles_deg(r_s["pelvis"] * corr["pelvis"], rebased["pelvis"])
@@ -1173,6 +1174,39 @@ def _rebased_truth(motion: Motion, seg_rot: dict[str, Rotation], truth_idx: np.n
     info["standing_window_s"] = win
     info["standing_wxyz"] = {name: r.as_quat(canonical=True, scalar_first=True).tolist() for name, r in r_s.items()}
     return {c: truth[c] for c in TRUTH_COLUMNS}, info
+
+
+#: A ``zero`` event's hold: the neutral test posture is averaged over this long from the event (s).
+ZERO_HOLD_S = 1.0
+
+
+def _zeroed_femur(pelvis: Rotation, femur: Rotation, side: str, t: np.ndarray, events: list) -> Rotation:
+    """The femur frame as a ``zero`` event defines it (docs/conventions.md: it
+    re-zeroes hip adduction and rotation to the neutral test posture, like a
+    goniometer): from each zero event of this side on, the frame turned about
+    the world vertical and about its own long axis so that adduction and
+    rotation are zero on average over the hold -- solved here on the true
+    orientations, independently of hipimu."""
+    from scipy.optimize import least_squares
+
+    zeros = sorted(e[0] for e in events if e[1] == "zero" and e[3].get("side") in (side, "both", None))
+    out = femur
+    for k, tz in enumerate(zeros):
+        hold = (t >= tz) & (t <= tz + ZERO_HOLD_S)
+        until = zeros[k + 1] if k + 1 < len(zeros) else np.inf
+        span = (t >= tz) & (t < until)
+        p, f = pelvis[hold], femur[hold]
+
+        def residual(x: np.ndarray) -> np.ndarray:
+            a = hip_angles_deg(p, Rotation.from_euler("y", x[0]) * f * Rotation.from_euler("y", x[1]), side)
+            return np.concatenate([a[:, 1], a[:, 2]])
+
+        x = least_squares(residual, np.zeros(2), xtol=1e-12, ftol=1e-12).x
+        fixed = Rotation.from_euler("y", x[0]) * femur[span] * Rotation.from_euler("y", x[1])
+        q = out.as_quat()
+        q[span] = fixed.as_quat()
+        out = Rotation.from_quat(q)
+    return out
 
 
 # ----------------------------------------------------------------------------
