@@ -851,7 +851,7 @@ def test_real_truth_is_relative_to_the_standing_pose(scenario, seed):
         if kind == "zero":
             m = (out["truth"]["time_s"] >= tz) & (out["truth"]["time_s"] <= tz + 1.0)
             for q in ("adduction", "rotation"):
-                assert abs(out["truth"][f"hip_{q}_{data['side']}_deg"][m].mean()) < 1e-6
+                assert abs(out["truth"][f"hip_{q}_{data['side']}_deg"][m].mean()) < 0.05  # least squares over the hold: ~0 within its sway
     if scenario == "sitting_rotation":  # never stands: the virtual habitual posture at heading 0
         assert rb["standing_window_s"] is None and out["script"]["standing_window_s"] is None
         sit = phase(out, "sit")
