@@ -10,7 +10,7 @@ import pytest
 
 from hipimu.apps.cli import main
 from hipimu.core.calibration import CalibrationError
-from hipimu.core.model import SampleBlock, Session
+from hipimu.core.model import SampleBlock
 from hipimu.core.pipeline import PipelineOptions, angle_table_deg, process_session
 from hipimu.sources.simulate import simulate_session
 from hipimu.storage.recording import save_session

@@ -12,7 +12,7 @@ from scipy.spatial.transform import Rotation
 from hipimu.core import quality as Q
 from hipimu.core.conventions import hip_column
 from hipimu.core.kinematics import HeadingAnchor
-from hipimu.core.pipeline import PipelineOptions, angle_table_deg, process_session
+from hipimu.core.pipeline import angle_table_deg, process_session
 from hipimu.sources.simulate import simulate_session
 
 ROLES = ["pelvis", "thigh_left", "thigh_right"]

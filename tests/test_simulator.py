@@ -107,22 +107,27 @@ def test_simulator_imports_nothing_from_hipimu():
 def test_ideal_gyro_integrates_to_true_orientation():
     out = sim("seated_rotation", seed=0, ideal=True)
     for role in ROLES:
-        s = out["sensors"][role]
-        t, w = s["time_s"], s["gyr_rad_s"]
-        truth = rot(s["orientation_wxyz"])
-        dt = np.diff(t)[:, None]
-        # Trapezoidal rate plus the second-order coning correction.
-        inc = 0.5 * (w[:-1] + w[1:]) * dt + np.cross(w[:-1], w[1:]) * dt**2 / 12.0
-        steps = Rotation.from_rotvec(inc)
-        r = truth[0]
-        worst = 0.0
-        for k in range(len(steps)):
-            r = r * steps[k]
-            if k % 500 == 0 or k == len(steps) - 1:
-                worst = max(worst, math.degrees((truth[k + 1].inv() * r).magnitude()))
+        worst, final = _integrate_gyro(out["sensors"][role], every=500)
         assert worst < 0.05, (role, worst)  # brief: < 0.5 deg; actual ~1e-3
-        final = math.degrees((truth[-1].inv() * r).magnitude())
         assert final < 0.05, (role, final)
+
+
+def _integrate_gyro(s: dict, every: int) -> tuple[float, float]:
+    """Integrate a sensor's gyroscope from its true initial orientation (trapezoidal
+    rate plus the second-order coning correction): the worst deviation from the
+    true orientation (checked every ``every`` samples and at the end) and the final one (deg)."""
+    t, w = s["time_s"], s["gyr_rad_s"]
+    truth = rot(s["orientation_wxyz"])
+    dt = np.diff(t)[:, None]
+    inc = 0.5 * (w[:-1] + w[1:]) * dt + np.cross(w[:-1], w[1:]) * dt**2 / 12.0
+    steps = Rotation.from_rotvec(inc)
+    r = truth[0]
+    worst = 0.0
+    for k in range(len(steps)):
+        r = r * steps[k]
+        if k % every == 0 or k == len(steps) - 1:
+            worst = max(worst, math.degrees((truth[k + 1].inv() * r).magnitude()))
+    return worst, math.degrees((truth[-1].inv() * r).magnitude())
 
 
 def test_gyro_is_body_rate_of_true_orientation():
@@ -970,18 +975,7 @@ def test_ideal_gyro_integrates_to_true_orientation_with_soft_tissue(scenario, ra
     trapezoidal integration of the ringing costs up to a few tenths of a degree."""
     out = sim(scenario, seed=1, ideal=True, realism="real", rate_hz=rate_hz)
     for role in ROLES:
-        s = out["sensors"][role]
-        t, w = s["time_s"], s["gyr_rad_s"]
-        truth = rot(s["orientation_wxyz"])
-        dt = np.diff(t)[:, None]
-        inc = 0.5 * (w[:-1] + w[1:]) * dt + np.cross(w[:-1], w[1:]) * dt**2 / 12.0
-        steps = Rotation.from_rotvec(inc)
-        r = truth[0]
-        worst = 0.0
-        for k in range(len(steps)):
-            r = r * steps[k]
-            if k % 100 == 0 or k == len(steps) - 1:
-                worst = max(worst, math.degrees((truth[k + 1].inv() * r).magnitude()))
+        worst, _ = _integrate_gyro(out["sensors"][role], every=100)
         assert worst < bound, (role, worst)
     # The accelerometer sees the same rotation: at rest it is gravity in the wobbling sensor frame.
     s = out["sensors"]["thigh_right"]

@@ -70,6 +70,8 @@ __all__ = [
     "first_still",
     "own_movement_window",
     "closing_still",
+    "body_roles",
+    "detection_grid",
 ]
 
 #: The calibration methods, best first (docs/calibration.md).
@@ -281,11 +283,16 @@ def first_still(grid: np.ndarray, rate: dict[str, np.ndarray], min_s: float = 2.
     return (float(grid[found[0][0]]), float(grid[found[0][1] - 1])) if found else None
 
 
-def _detect_windows(orientations: dict[str, Orientation], roles: list[str]) -> CalibrationWindows:
+def detection_grid(orientations: dict[str, Orientation], limit_s: float) -> np.ndarray:
+    """The 20-ms grid on which the methods look for their windows: where every
+    sensor recorded, at most ``limit_s`` from the start (nothing later is read)."""
     t0 = max(float(o.time_s[0]) for o in orientations.values())
-    t1 = min(float(o.time_s[-1]) for o in orientations.values())
-    t1 = min(t1, t0 + 120.0)  # the routine is at the start (rate_deg_s reads no further)
-    grid = np.arange(t0, t1, 0.02)
+    t1 = min(min(float(o.time_s[-1]) for o in orientations.values()), t0 + limit_s)
+    return np.arange(t0, t1, 0.02)
+
+
+def _detect_windows(orientations: dict[str, Orientation], roles: list[str]) -> CalibrationWindows:
+    grid = detection_grid(orientations, 120.0)  # the routine is at the start (rate_deg_s reads no further)
     if grid.size < 200:
         raise CalibrationError("the recording is too short to hold the calibration routine", gate="not_found")
     rate = {r: moving_average(rate_deg_s(orientations[r], grid), 25) for r in roles}
@@ -358,6 +365,16 @@ def still_posture(o: Orientation, w: tuple[float, float], what: str = "standing"
         raise CalibrationError(f"the subject was not still during the {what} phase ({o.role} turned {rate:.0f} deg/s on average): {verb} still for 3 s",
                                phase=phase, gate="still")
     return r
+
+
+def body_roles(orientations: dict[str, Orientation], method: str) -> tuple[list[str], list[str]]:
+    """(roles, thighs) of a recording, in :data:`ROLES` order; raises unless
+    there is a pelvis sensor and at least one thigh sensor."""
+    roles = [r for r in ROLES if r in orientations]
+    thighs = [r for r in roles if r != "pelvis"]
+    if "pelvis" not in roles or not thighs:
+        raise CalibrationError(f"{method}: needs a pelvis sensor and at least one thigh sensor")
+    return roles, thighs
 
 
 def mount_estimate(role: str, mount: Mount | None, y_s: np.ndarray) -> tuple[np.ndarray, float] | None:

@@ -31,13 +31,16 @@ from hipimu.core.calibration import (
     CalibrationError,
     CalibrationWindows,
     SegmentCalibration,
+    body_roles,
     check_mounting,
+    detection_grid,
     first_still,
     mount_estimate,
     own_movement_window,
     rate_deg_s,
     still_posture,
 )
+from hipimu.core.calibration_walk import HIP_AXES_SD_DEG, hip_axes_in_pelvis
 from hipimu.core.conventions import ROLES
 from hipimu.core.model import Event
 from hipimu.core.orientation import Orientation
@@ -67,14 +70,6 @@ MIN_LIFT_DEG = 8.0
 MAX_LIFT_DEG = 40.0
 #: ... moving faster than this (deg/s) while the other segments are nearly still.
 LIFT_MOVING_DEG_S = 12.0
-HIP_AXES_SD_DEG = 3.0
-_GRID_S = 0.02
-
-
-def _grid(orientations: dict[str, Orientation], limit_s: float = 180.0) -> np.ndarray:
-    t0 = max(float(o.time_s[0]) for o in orientations.values())
-    t1 = min(min(float(o.time_s[-1]) for o in orientations.values()), t0 + limit_s)
-    return np.arange(t0, t1, _GRID_S)
 
 
 def find_seated_windows(orientations: dict[str, Orientation], events: list[Event] | None = None,
@@ -94,7 +89,7 @@ def find_seated_windows(orientations: dict[str, Orientation], events: list[Event
     want = {r: f"seated_lift_{ROLES[r].side}" for r in thighs}
     if static is None and "sit" in spans and all(p in spans for p in want.values()):
         return CalibrationWindows(spans["sit"], {r: spans[p] for r, p in want.items()}, "events", spans.get("sit_final"))
-    grid = _grid(orientations)
+    grid = detection_grid(orientations, 180.0)
     if grid.size < 200:
         raise CalibrationError("seated: the recording is too short", phase="sit", gate="not_found")
     rate = {r: moving_average(rate_deg_s(orientations[r], grid), 25) for r in roles}
@@ -133,11 +128,8 @@ def calibrate_seated(
     use_mag: bool = False,
 ) -> AnatomicalCalibration:
     """The seated calibration (module docstring); raises :class:`CalibrationError`."""
-    roles = [r for r in ROLES if r in orientations]
-    thighs = [r for r in roles if r != "pelvis"]
+    roles, thighs = body_roles(orientations, "seated")
     mounts = mounts or {}
-    if "pelvis" not in roles or not thighs:
-        raise CalibrationError("seated: needs a pelvis sensor and at least one thigh sensor")
     statics = {r: still_posture(orientations[r], windows.static, "sitting", "sit") for r in roles}
     up = {r: vertical_in_sensor(statics[r]) for r in roles}  # thighs: X; pelvis: Y
     z: dict[str, np.ndarray] = {}
@@ -187,12 +179,7 @@ def calibrate_seated(
             still_world[r] = (statics[r] * seg_in_sensor).mean()
         estimates = []
         if use_mag:
-            acc = np.zeros(3)
-            for r in thighs:
-                span = _span(orientations[r], windows.functional[r], "sit")
-                v = relative_to_pelvis(orientations[r], orientations["pelvis"], span, 0.0).apply(z[r]).mean(axis=0)
-                acc += v / np.linalg.norm(v)
-            estimates.append((acc / np.linalg.norm(acc), HIP_AXES_SD_DEG))
+            estimates.append((hip_axes_in_pelvis(orientations, z, windows.functional, {r: 0.0 for r in thighs}), HIP_AXES_SD_DEG))
         prior = mount_estimate("pelvis", mounts.get("pelvis"), up["pelvis"])
         if prior is not None:
             estimates.append(prior)
@@ -235,7 +222,7 @@ def find_static_window(orientations: dict[str, Orientation], events: list[Event]
     seated or prone test (sitting or lying still is not standing: with the
     skin normals alone the two cannot be told apart)."""
     roles = [r for r in ROLES if r in orientations]
-    grid = _grid(orientations, 120.0)
+    grid = detection_grid(orientations, 120.0)
     static = first_still(grid, {r: moving_average(rate_deg_s(orientations[r], grid), 25) for r in roles}) if grid.size > 100 else None
     if static is None:
         raise CalibrationError("found no standing still (>= 2 s, all sensors still) in the first 2 minutes: every method needs one; "

@@ -23,7 +23,9 @@ from hipimu.core.calibration import (
     CalibrationError,
     CalibrationWindows,
     SegmentCalibration,
+    body_roles,
     check_mounting,
+    detection_grid,
     first_still,
     mount_estimate,
     rate_deg_s,
@@ -32,7 +34,6 @@ from hipimu.core.calibration import (
 from hipimu.core.conventions import ROLES
 from hipimu.core.orientation import Orientation
 from hipimu.core.segment_axes import (
-    UP,
     Mount,
     between,
     blend_horizontal,
@@ -46,7 +47,7 @@ from hipimu.core.segment_axes import (
     vertical_in_sensor,
 )
 
-__all__ = ["find_walk_windows", "straight_walks", "calibrate_walk", "WALK_MIN_S"]
+__all__ = ["find_walk_windows", "straight_walks", "calibrate_walk", "hip_axes_in_pelvis", "WALK_MIN_S", "HIP_AXES_SD_DEG"]
 
 #: Walking: both thighs turning faster than this on average over 1 s (deg/s).
 WALKING_DEG_S = 40.0
@@ -61,13 +62,6 @@ MIN_WALK_EXCURSION_DEG = 8.0
 MAX_WALK_AXIS_TILT_DEG = 15.0
 #: Hip axes seen from the pelvis sensor are this uncertain (deg) with a magnetometer.
 HIP_AXES_SD_DEG = 3.0
-_GRID_S = 0.02
-
-
-def _grid(orientations: dict[str, Orientation], limit_s: float = 600.0) -> np.ndarray:
-    t0 = max(float(o.time_s[0]) for o in orientations.values())
-    t1 = min(min(float(o.time_s[-1]) for o in orientations.values()), t0 + limit_s)
-    return np.arange(t0, t1, _GRID_S)
 
 
 def _yaw_rate_deg_s(o: Orientation, grid: np.ndarray) -> np.ndarray:
@@ -85,12 +79,12 @@ def straight_walks(orientations: dict[str, Orientation], after_s: float, before_
     (the grid ends there), so a recording that goes on gives the same
     stretches as one that stops at ``before_s`` (live and afterwards agree)."""
     roles = [r for r in ROLES if r in orientations]
-    grid = _grid(orientations)
+    grid = detection_grid(orientations, 600.0)
     if before_s is not None:
         grid = grid[grid < before_s]
     if grid.size < 100:
         return []
-    n = int(round(1.0 / _GRID_S))
+    n = int(round(1.0 / float(grid[1] - grid[0])))
     walking = grid > after_s
     for r in roles:
         if r != "pelvis":
@@ -111,7 +105,7 @@ def find_walk_windows(orientations: dict[str, Orientation], static: tuple[float,
     when given: the guided calibration's ``walk`` phase)."""
     roles = [r for r in ROLES if r in orientations]
     if static is None:
-        grid = _grid(orientations, 120.0)
+        grid = detection_grid(orientations, 120.0)
         static = first_still(grid, {r: moving_average(rate_deg_s(orientations[r], grid), 25) for r in roles})
         if static is None:
             raise CalibrationError("walk: found no standing still (>= 2 s, all sensors still) before the walk: stand still for 3 s first",
@@ -124,13 +118,14 @@ def find_walk_windows(orientations: dict[str, Orientation], static: tuple[float,
     return CalibrationWindows(static, {r: walks[0] for r in roles}, "detected")
 
 
-def _hip_axes_in_pelvis(orientations: dict[str, Orientation], thigh_z: dict[str, np.ndarray], w: tuple[float, float],
-                        yaw: dict[str, float]) -> np.ndarray:
-    """Mean direction, pelvis sensor frame, of the hips' flexion axes while
-    walking (each thigh's axis carried into the pelvis sensor's frame)."""
+def hip_axes_in_pelvis(orientations: dict[str, Orientation], thigh_z: dict[str, np.ndarray], windows: dict[str, tuple[float, float]],
+                       yaw: dict[str, float]) -> np.ndarray:
+    """Mean direction, pelvis sensor frame, of the hips' flexion axes over each
+    thigh's window (each thigh's axis carried into the pelvis sensor's frame,
+    the thigh's world turned by ``yaw`` about the vertical)."""
     acc = np.zeros(3)
     for r, z in thigh_z.items():
-        idx = np.flatnonzero(between(orientations[r], w))
+        idx = np.flatnonzero(between(orientations[r], windows[r]))
         rel = relative_to_pelvis(orientations[r], orientations["pelvis"], slice(idx[0], idx[-1] + 1), yaw[r])
         v = rel.apply(z).mean(axis=0)
         acc += v / np.linalg.norm(v)
@@ -145,11 +140,8 @@ def calibrate_walk(
     use_mag: bool = False,
 ) -> AnatomicalCalibration:
     """The walk calibration (module docstring); raises :class:`CalibrationError`."""
-    roles = [r for r in ROLES if r in orientations]
-    thighs = [r for r in roles if r != "pelvis"]
+    roles, thighs = body_roles(orientations, "walk")
     mounts = mounts or {}
-    if "pelvis" not in roles or not thighs:
-        raise CalibrationError("walk: needs a pelvis sensor and at least one thigh sensor")
     statics = {r: still_posture(orientations[r], windows.static) for r in roles}
     y = {r: vertical_in_sensor(statics[r]) for r in roles}
     worst = 0.0
@@ -173,7 +165,7 @@ def calibrate_walk(
     def pelvis_frame(yaw: dict[str, float]) -> Rotation:
         estimates = []
         if use_mag:
-            estimates.append((_hip_axes_in_pelvis(orientations, z, windows.functional[thighs[0]], yaw), HIP_AXES_SD_DEG))
+            estimates.append((hip_axes_in_pelvis(orientations, z, windows.functional, yaw), HIP_AXES_SD_DEG))
         prior = mount_estimate("pelvis", mounts.get("pelvis"), y["pelvis"])
         if prior is not None:
             estimates.append(prior)

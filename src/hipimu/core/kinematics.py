@@ -31,6 +31,7 @@ from hipimu.core.segment_axes import rotations
 from hipimu.core.conventions import ROLES, SIDES, hip_angles_rad, pelvis_angles_rad
 from hipimu.core.model import Event
 from hipimu.core.orientation import Orientation
+from hipimu.core.quality import QualityTracker
 
 __all__ = ["Angles", "HeadingAnchor", "compute_angles", "common_grid", "quality"]
 
@@ -60,14 +61,7 @@ _STANCE_FIRST_STEP_RAD = 1e-3
 #: that keeps a zero event's axial turn at zero where it is not observable.
 ZERO_AXIAL_PRIOR = 1e-3
 
-#: The quality model's constants live in hipimu.core.quality (re-exported here).
-from hipimu.core.quality import (  # noqa: E402
-    HEADING_DRIFT_DEG_S_6D,
-    HEADING_DRIFT_DEG_S_9D,
-    TURN_ERROR_FRACTION,
-    TURN_ERROR_FRACTION_9D,
-    QualityTracker,
-)
+
 
 
 @dataclass
