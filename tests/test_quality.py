@@ -176,3 +176,15 @@ def test_apps_use_the_one_threshold():
                              calibration=SimpleNamespace(grade="A", notes=[]))
     session = SimpleNamespace(samples={}, devices={})
     assert summary.session_quality(session, result)["angles_reliable_percent"] == 50.0
+
+
+def test_soft_tissue_lowers_quality_at_large_hip_rotation():
+    """The skin under-reads hip rotation: the expected error grows with it."""
+    grid, local, thighs = _still(3000)
+    f = np.zeros(len(grid), bool)
+    rot = {r: np.where(grid > 10.0, 40.0, 0.0) for r in thighs}
+    cal = _Cal(method="routine", grade="A")
+    q0 = Q.QualityTracker(cal, ROLES, use_mag=True).update(grid, _anchors(), local, thighs, f)
+    q = Q.QualityTracker(cal, ROLES, use_mag=True).update(grid, _anchors(), local, thighs, f, hip_rotation_deg=rot)
+    assert np.array_equal(q[grid <= 10.0], q0[grid <= 10.0])
+    assert np.all(q[grid > 10.0] < q0[grid > 10.0]) and np.all(q[grid > 10.0] < Q.RELIABLE)  # 40 deg x 5 % = 2 deg expected

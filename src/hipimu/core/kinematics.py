@@ -205,7 +205,8 @@ def compute_angles(
         femur = yaw[role] * seg_local[role] * _axial(_offsets_on_grid(grid, anchors, role, "axial_rad"))
         hip[side] = hip_angles_rad(pelvis, femur, side)
     q = quality(grid, {r: orientations[r] for r in roles}, anchors, calibration, use_mag=use_mag,
-                local=sensor_local, thigh_segments={r: seg_local[r] for r in roles if r != "pelvis"}, steps=steps)
+                local=sensor_local, thigh_segments={r: seg_local[r] for r in roles if r != "pelvis"}, steps=steps,
+                hip_rotation_deg={f"thigh_{s}": np.degrees(hip[s][:, 2]) for s in sides})
     return Angles(grid, hip, pelvis_ang, anchors, q, _SensorWorld(yaw, sensor_local))
 
 
@@ -219,6 +220,7 @@ def quality(
     local: dict[str, Rotation],
     thigh_segments: dict[str, Rotation],
     steps: dict[str, np.ndarray] | None = None,
+    hip_rotation_deg: dict[str, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Per-instant quality of the hip angles, 0 (unreliable) .. 1: the expected
     hip rotation error model of :mod:`hipimu.core.quality` (calibration method
@@ -227,12 +229,13 @@ def quality(
 
     ``local``: role -> sensor orientation in its own world on the grid;
     ``thigh_segments``: thigh role -> segment orientation on the grid;
-    ``steps``: role -> :func:`_world_steps` of ``local`` (if already computed)."""
+    ``steps``: role -> :func:`_world_steps` of ``local`` (if already computed);
+    ``hip_rotation_deg``: thigh role -> hip rotation on the grid (soft tissue)."""
     filled = np.zeros(grid.shape, dtype=bool)
     for o in orientations.values():
         filled |= np.interp(grid, o.time_s, o.filled.astype(np.float64)) > 0
     tracker = QualityTracker(calibration, list(orientations), use_mag=use_mag)
-    return tracker.update(grid, anchors, local, thigh_segments, filled, steps=steps)
+    return tracker.update(grid, anchors, local, thigh_segments, filled, steps=steps, hip_rotation_deg=hip_rotation_deg)
 
 
 def _world_steps(r: Rotation) -> np.ndarray:

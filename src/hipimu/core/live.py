@@ -643,9 +643,9 @@ class LiveProcessor:
             role = f"thigh_{side}"
             femur = _yaw(self._offset(role, grid)) * seg[role] * _axial(self._offset(role, grid, "axial_rad"))
             hip[side] = hip_angles_rad(pelvis, femur, side)
-        return AngleBlock(grid, hip, pelvis_ang, self._quality(grid, local, seg), revises)
+        return AngleBlock(grid, hip, pelvis_ang, self._quality(grid, local, seg, hip), revises)
 
-    def _quality(self, grid: np.ndarray, local: dict[str, Rotation], seg: dict[str, Rotation]) -> np.ndarray:
+    def _quality(self, grid: np.ndarray, local: dict[str, Rotation], seg: dict[str, Rotation], hip: dict[str, np.ndarray]) -> np.ndarray:
         """:func:`hipimu.core.kinematics.quality`, incrementally: the same
         :class:`~hipimu.core.quality.QualityTracker`, fed block by block (a revision after a
         zero event re-reads the instants it saw before from its history)."""
@@ -656,7 +656,8 @@ class LiveProcessor:
         for r in self.roles:
             b = self._buf[r]
             filled |= np.interp(grid, b.t, b.filled.astype(np.float64)) > 0
-        return self._quality_tracker.update(grid, self.anchors, local, {r: seg[r] for r in self.roles if r != "pelvis"}, filled)
+        return self._quality_tracker.update(grid, self.anchors, local, {r: seg[r] for r in self.roles if r != "pelvis"}, filled,
+                                            hip_rotation_deg={f"thigh_{s}": np.degrees(h[:, 2]) for s, h in hip.items()})
 
 
 def _nearest(b: _Buffer, grid: np.ndarray) -> Rotation:

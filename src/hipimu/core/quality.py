@@ -5,7 +5,7 @@ angle most exposed to heading and axis errors; adduction with the femur
 horizontal shares the heading part), the sum of documented contributions, per
 thigh (the worse thigh counts):
 
-``E = E_cal + E_heading + E_disturbance (+ E_mag in 9D)``
+``E = E_cal + E_heading + E_soft_tissue + E_disturbance (+ E_mag in 9D)``
 
 * ``E_cal`` -- the anatomical calibration. Its axes carry an error ``a``
   (deg) that depends on the method and grade (:data:`AXIS_ERROR_DEG`,
@@ -26,6 +26,8 @@ thigh (the worse thigh counts):
   (its norm and dip deviating from their values during the standing
   calibration) pulls the heading: :data:`MAG_DEG_PER_UT` per uT of norm
   change plus :data:`MAG_DEG_PER_DIP_DEG` per degree of dip change.
+* ``E_soft_tissue`` -- the thigh sensor under-reads hip rotation as the skin
+  slides over the femur: :data:`SOFT_TISSUE_FRACTION` of the hip rotation.
 * ``E_disturbance`` -- fast movement and impacts: the orientation filters lag
   and lean on an accelerometer that measures more than gravity.
   :data:`RATE_ERROR_S` x the fastest segment's angular speed (deg/s), plus,
@@ -104,6 +106,13 @@ TURN_ERROR_FRACTION_9D = 0.0
 #: undisturbed).
 MAG_DEG_PER_UT = 0.3
 MAG_DEG_PER_DIP_DEG = 0.2
+
+#: Soft tissue: the skin and muscle under a thigh sensor slide over the femur
+#: when the hip rotates, so the sensor under-reads hip rotation (hardware.md,
+#: section 9): expected error (deg) per deg of hip rotation. An assumption,
+#: not a measurement on people (the literature reports more for the thigh's
+#: axial rotation; the virtual subject's thigh sensors lag by 3-8 %).
+SOFT_TISSUE_FRACTION = 0.05
 
 #: Fast movement: expected error (deg) per deg/s of the fastest segment's
 #: angular speed (i.e. a lag, s): filters and soft tissue lag the bone.
@@ -247,7 +256,8 @@ class QualityTracker:
                thigh_segments: Mapping[str, Rotation], filled: np.ndarray, *,
                steps: Mapping[str, np.ndarray] | None = None,
                acc_norm_m_s2: Mapping[str, np.ndarray] | None = None,
-               mag: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None) -> np.ndarray:
+               mag: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
+               hip_rotation_deg: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
         """Quality (N,) on ``grid``: new instants (after every one seen so far) or a
         revision of instants seen before (then their inputs come from the history).
 
@@ -257,7 +267,9 @@ class QualityTracker:
         (``local * segment_in_sensor``); ``filled``: a sensor's sample was filled
         over a gap; ``steps``: role -> :func:`world_steps` of ``local`` (batch:
         already computed); ``acc_norm_m_s2``: role -> |specific force| on the grid;
-        ``mag``: role -> (norm uT, dip deg) on the grid (9D)."""
+        ``mag``: role -> (norm uT, dip deg) on the grid (9D); ``hip_rotation_deg``:
+        thigh role -> the hip rotation on the grid (as handed out: a revision gives
+        the revised values), for the soft-tissue part."""
         grid = np.asarray(grid, dtype=np.float64)
         if not len(grid):
             return np.zeros(0)
@@ -294,6 +306,8 @@ class QualityTracker:
             e = e + self.axis_deg * np.abs(cols[f"sin:{r}"] - sin_ref)
             if self.method == "static":
                 e = e + STATIC_FLOOR_DEG * since_static
+            if hip_rotation_deg is not None and r in hip_rotation_deg:
+                e = e + SOFT_TISSUE_FRACTION * np.abs(hip_rotation_deg[r])
             err = np.maximum(err, e)
         err = err + cols["dist"]
         if self.use_mag and mag:
