@@ -588,7 +588,6 @@ def _ramp_integral_steps(t: np.ndarray, steps) -> np.ndarray:
 def _walk(s: Script, rng: np.random.Generator, body: Body, duration_s: float | None,
           first_leg: str | None = None) -> None:
     """Stand, walk, turn 180 deg, walk back, stand (see the module docstring)."""
-    h0 = body.pelvis_height_standing_m
     drawn_leg = str(rng.choice(["right", "left"]))  # always drawn, so that first_leg changes nothing else
     lead = drawn_leg if first_leg is None else first_leg
     cadence = rng.uniform(0.95, 1.05)  # strides/s
