@@ -189,3 +189,36 @@ def test_any_straight_stretch_gives_the_same_angles(walk):
         tables.append(angle_table_deg(process_session(session, opts).angles))
     for c in ("hip_flexion_left_deg", "hip_flexion_right_deg", "hip_adduction_right_deg", "hip_rotation_left_deg", "pelvis_tilt_deg"):
         assert np.sqrt(np.mean((tables[0][c] - tables[1][c]) ** 2)) < 1.0, c
+
+
+def test_seated_method_on_a_patient_who_never_stands():
+    session, truth = simulate_session("sitting_rotation", seed=4, realism="real")
+    res = process_session(session)  # the seated routine's phase events choose the method
+    cal = res.calibration
+    assert cal.method == "seated" and cal.grade == "C" and cal.windows.final is not None
+    assert any("relative to upright sitting" in n for n in cal.notes)
+    after = cal.windows.end_s
+    for side in ("left", "right"):  # rotation as for the routine; flexion carries the sitting pelvic tilt
+        assert _rmse_after(res, truth, f"hip_rotation_{side}_deg", after) < 2.5
+        assert _rmse_after(res, truth, f"hip_flexion_{side}_deg", after) > 2.0
+
+
+def test_every_method_zeroes_at_the_standing_pose(squat):
+    """One zero for every method: the standing calibration pose reads 0, and the
+    methods' angles of the same movement agree to within the static method's error."""
+    session, _ = squat
+    tables = {}
+    for method in ("routine", "static"):
+        res = process_session(session, PipelineOptions(calibration=method))
+        tables[method] = angle_table_deg(res.angles)
+        t = tables[method]["time_s"]
+        a, b = res.calibration.windows.static  # the axes' vertical is taken here ...
+        first = (t >= a) & (t <= b)
+        w = res.calibration.windows.aligned_s  # ... and the headings here (the routine: its closing stand)
+        aligned = (t >= w) & (t <= w + 1.0)
+        for c, v in tables[method].items():
+            if c != "time_s":
+                m = aligned if "rotation" in c else first  # headings: hip and pelvis rotation
+                assert np.abs(v[m]).mean() < 0.5, (method, c)
+    for c in ("hip_flexion_left_deg", "hip_flexion_right_deg", "pelvis_tilt_deg"):
+        assert np.sqrt(np.mean((tables["routine"][c] - tables["static"][c]) ** 2)) < 2.0, c
