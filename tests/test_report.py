@@ -75,6 +75,7 @@ def test_report_pages_are_drawn_and_labelled(analysed, tmp_path, scenario, pages
     for label in labels:
         assert label in text, label
     assert f"page {pages} of {pages}" in text
+    assert re.search(r"Calibration: routine, grade [ABC]", text)  # the method and its grade, on the data-quality page
     if scenario == "squat":  # no rotation page and no rotation table
         assert "max IR" not in text and "apparent IR" not in text
 

@@ -505,7 +505,7 @@ def _quality_page(a: Analysed) -> Any:
                             "max gap (s)", "drift (ppm)"], cells,
                col_widths=[0.11, 0.19, 0.1, 0.1, 0.09, 0.09, 0.07, 0.12, 0.12])
     lines = [f"Duration: {_f(q.get('duration_s'), 1, ' s')}",
-             f"Calibration grade: {q.get('calibration_grade') or DASH}",
+             f"Calibration: {q.get('calibration_method') or DASH}, grade {q.get('calibration_grade') or DASH}",
              f"Angles reliable (quality ≥ {RELIABLE:g}): {_f(q.get('angles_reliable_percent'), 1, ' %')} of the time"]
     lines += [f"• {n}" for n in q.get("calibration_notes", [])[:8]]
     y = _text(fig, y - 0.02, lines, size=8.5) - 0.02

@@ -110,7 +110,7 @@ def _declared_test(session: Any) -> str | None:
 
 
 def session_quality(session: Any, result: Any) -> dict[str, Any]:
-    """Loss, clock drift and gaps per sensor; calibration grade; how often the angles were reliable."""
+    """Loss, clock drift and gaps per sensor; calibration method and grade; how often the angles were reliable."""
     from hipimu.core.timing import timing_stats
 
     sensors = []
@@ -130,7 +130,7 @@ def session_quality(session: Any, result: Any) -> dict[str, Any]:
         })
     q = np.asarray(result.angles.quality)
     cal = result.calibration
-    return {"sensors": sensors, "calibration_grade": cal.grade, "calibration_notes": list(cal.notes),
+    return {"sensors": sensors, "calibration_method": cal.method, "calibration_grade": cal.grade, "calibration_notes": list(cal.notes),
             "angles_reliable_percent": float(100.0 * np.mean(q >= RELIABLE)) if len(q) else math.nan,
             "duration_s": float(result.angles.time_s[-1] - result.angles.time_s[0]) if len(q) else 0.0}
 
