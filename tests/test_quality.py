@@ -173,7 +173,7 @@ def test_apps_use_the_one_threshold():
 
     q = np.array([0.0, np.nextafter(Q.RELIABLE, 0.0), Q.RELIABLE, 1.0])
     result = SimpleNamespace(angles=SimpleNamespace(quality=q, time_s=np.arange(4.0)),
-                             calibration=SimpleNamespace(grade="A", notes=[]))
+                             calibration=SimpleNamespace(method="routine", grade="A", notes=[]))
     session = SimpleNamespace(samples={}, devices={})
     assert summary.session_quality(session, result)["angles_reliable_percent"] == 50.0
 

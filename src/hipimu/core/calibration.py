@@ -463,13 +463,14 @@ def calibrate(
         seg_world_static[r] = (r_static * seg_in_sensor).mean()
         segments[r] = SegmentCalibration(r, seg_in_sensor, 0.0, tilt, planarity, excursion)
     _set_headings(segments, seg_world_static)
-    # Second pass: the hip's flexion axis, seen from the thigh, twice: in the
-    # knee lifts (the thigh turns, the pelvis tips a little) and in the hinges
-    # (the pelvis turns over the still thigh). Both are the thigh's turn
-    # relative to the pelvis, which needs the headings of the first pass
-    # (their error only turns the small part of the other segment, a
-    # second-order effect); they are blended by how clean each movement was
-    # (and with the mounting), so one movement's wander tips the axis less.
+    # Second pass: a knee lift also tips the pelvis a little (posterior tilt,
+    # obliquity); the hip's flexion axis is the thigh's turn relative to the
+    # pelvis, which needs the headings of the first pass (their error only
+    # turns the small pelvic part, a second-order effect). Not the hinges: there
+    # the pelvis turns about its own lateral axis, which differs from the
+    # femur's by the subject's habitual hip rotation while standing (measured:
+    # blending it in made the squats' rotation worse on the real-mode subject,
+    # bench/rotation_error_sources.py).
     for r in roles:
         if r == "pelvis":
             continue
@@ -478,15 +479,11 @@ def calibrate(
         rel_static = _relative_still(o, orientations["pelvis"], windows.static, yaw)
         seg = segments[r]
         y_s = seg.segment_in_sensor.apply(UP)
-        estimates = []
-        for mover in (r, "pelvis") if windows.found != "given" else (r,):
-            span = _window_span(o, windows.functional[mover], _PHASE_OF_ROLE[mover])
-            rel = relative_to_pelvis(o, orientations["pelvis"], span, yaw)
-            a, planarity = principal_axis([(rel, o.time_s[span])])
-            a, _ = sign_by_posture(a, rel, rel_static, 1.0)  # a lift and a hinge both flex the hip
-            estimates.append((a, _functional_sd_deg(planarity)))
-        prior = mount_estimate(r, mounts.get(r), y_s)
-        seg.segment_in_sensor = frame_from_y_z(y_s, blend_horizontal(estimates + ([prior] if prior else []), y_s)[0])
+        span = _window_span(o, windows.functional[r], _PHASE_OF_ROLE[r])
+        rel = relative_to_pelvis(o, orientations["pelvis"], span, yaw)
+        a, planarity = principal_axis([(rel, o.time_s[span])])
+        a, _ = sign_by_posture(a, rel, rel_static, 1.0)
+        seg.segment_in_sensor = frame_from_y_z(y_s, _blend(r, a, planarity, mounts.get(r), y_s))
         seg_world_static[r] = (r_statics[r] * seg.segment_in_sensor).mean()
     if windows.final is not None:  # align the headings in the closing stand, nearest the test
         try:
