@@ -222,3 +222,11 @@ def test_every_method_zeroes_at_the_standing_pose(squat):
                 assert np.abs(v[m]).mean() < 0.5, (method, c)
     for c in ("hip_flexion_left_deg", "hip_flexion_right_deg", "pelvis_tilt_deg"):
         assert np.sqrt(np.mean((tables["routine"][c] - tables["static"][c]) ** 2)) < 2.0, c
+
+
+def test_given_windows_must_run_forward(squat):
+    """Windows given through the Python API are checked where every method takes them."""
+    session, _ = squat
+    for opts in (PipelineOptions(static=(4.0, 0.5)), PipelineOptions(static=(0.5, 4.0), windows={"thigh_left": (20.0, 12.0)})):
+        with pytest.raises(CalibrationError, match="the end must be after the start"):
+            process_session(session, opts)

@@ -1,5 +1,7 @@
 """Anatomical (sensor-to-segment) calibration: its result types and the
-clinician's routine (the other methods: :mod:`hipimu.core.calibration_methods`).
+clinician's routine (the other methods: :mod:`hipimu.core.calibration_walk`,
+:mod:`hipimu.core.calibration_seated`; the choice among them:
+:mod:`hipimu.core.calibration_select`).
 
 The routine (docs/calibration.md): stand still; two slow hip hinges; three slow
 knee lifts per instrumented leg; stand still. From it, for every sensor,
@@ -72,6 +74,13 @@ __all__ = [
     "closing_still",
     "body_roles",
     "detection_grid",
+    "window_span",
+    "relative_still",
+    "blend_with_mount",
+    "set_headings",
+    "align_headings",
+    "axis_tilt_deg",
+    "phase_spans",
 ]
 
 #: The calibration methods, best first (docs/calibration.md).
@@ -221,14 +230,21 @@ class AnatomicalCalibration:
 _PHASE_OF_ROLE = {"pelvis": "hip_hinge", "thigh_right": "knee_lift_right", "thigh_left": "knee_lift_left"}
 
 
-def _windows_from_events(events: list[Event], roles: list[str]) -> CalibrationWindows | None:
+def phase_spans(events: list[Event] | None) -> dict[str, tuple[float, float]]:
+    """Calibration phase label -> (start, end) s from ``phase_start``/``phase_end``
+    events; a phase done again replaces the earlier one."""
     spans: dict[str, tuple[float, float]] = {}
     open_: dict[str, float] = {}
-    for e in events:
-        if e.kind == "phase_start":  # a phase done again replaces the earlier one
+    for e in events or []:
+        if e.kind == "phase_start":
             open_[e.label] = e.time_s
         elif e.kind == "phase_end" and e.label in open_:
             spans[e.label] = (open_.pop(e.label), e.time_s)
+    return spans
+
+
+def _windows_from_events(events: list[Event], roles: list[str]) -> CalibrationWindows | None:
+    spans = phase_spans(events)
     if "stand" not in spans or not all(_PHASE_OF_ROLE[r] in spans for r in roles):
         return None
     return CalibrationWindows(spans["stand"], {r: spans[_PHASE_OF_ROLE[r]] for r in roles}, "events", spans.get("stand_final"))
@@ -244,14 +260,9 @@ def rate_deg_s(o: Orientation, grid: np.ndarray) -> np.ndarray:
     return np.interp(grid, o.time_s[1:k], np.degrees(np.linalg.norm(rv, axis=1) / dt))
 
 
-def find_windows(
-    orientations: dict[str, Orientation],
-    events: list[Event] | None = None,
-    *,
-    static: tuple[float, float] | None = None,
-    functional: tuple[float, float] | None = None,
-) -> CalibrationWindows:
-    """The routine's windows: given explicitly, from phase events, or detected.
+def find_windows(orientations: dict[str, Orientation], events: list[Event] | None = None) -> CalibrationWindows:
+    """The routine's windows: from phase events, or detected (windows given
+    by the user are :mod:`hipimu.core.calibration_select`'s to take).
 
     Detection looks at the first minutes of the recording: the first >= 2 s in
     which every sensor is still is the standing phase; afterwards the pelvis
@@ -261,13 +272,6 @@ def find_windows(
     roles = [r for r in ROLES if r in orientations]
     if "pelvis" not in roles:
         raise CalibrationError("no pelvis sensor: hip and pelvis angles need one on the sacrum", gate="input")
-    if static is not None or functional is not None:
-        if static is None or functional is None:
-            raise CalibrationError("give both the standing and the functional window, or neither")
-        for name, (a, b) in (("static", static), ("functional", functional)):
-            if not b > a:
-                raise CalibrationError(f"{name} window {a:g}:{b:g}: the end must be after the start")
-        return CalibrationWindows(static, {r: functional for r in roles}, "given")
     if events:
         w = _windows_from_events(events, roles)
         if w is not None:
@@ -346,7 +350,8 @@ def own_movement_window(grid: np.ndarray, rate: dict[str, np.ndarray], role: str
 # ----------------------------------------------------------------------------
 
 
-def _window_span(o: Orientation, w: tuple[float, float], phase: str | None) -> slice:
+def window_span(o: Orientation, w: tuple[float, float], phase: str | None) -> slice:
+    """The span of ``o``'s samples in window ``w``; raises when it holds fewer than 20."""
     idx = np.flatnonzero(between(o, w))
     if idx.size < 20:
         raise CalibrationError(f"{o.role}: too few samples in the window {w[0]:.1f}-{w[1]:.1f} s", phase=phase, gate="not_found")
@@ -410,6 +415,11 @@ def check_mounting(role: str, seg_in_sensor: Rotation, mount: Mount | None, phas
                                gate="mounting_contradiction")
 
 
+def axis_tilt_deg(axis: np.ndarray, vertical: np.ndarray) -> float:
+    """How far (deg) a movement axis is from the plane perpendicular to ``vertical``."""
+    return float(np.degrees(np.arcsin(np.clip(abs(axis @ vertical), 0, 1))))
+
+
 def _functional_sd_deg(planarity_deg: float) -> float:
     """How uncertain a movement's axis is (deg): off-axis motion spreads the
     angular velocity around it; a clean movement pins the axis to ~1 deg."""
@@ -441,7 +451,7 @@ def calibrate(
         phase = _PHASE_OF_ROLE[r]
         r_static = r_statics[r] = still_posture(o, windows.static)
         y_s = vertical_in_sensor(r_static)
-        span = _window_span(o, windows.functional[r], phase)
+        span = window_span(o, windows.functional[r], phase)
         rot = rotations(o, span)
         a, planarity = principal_axis([(rot, o.time_s[span])])
         # a hinge tips the pelvis forward (a negative turn about +Z); a knee lift flexes the hip (positive)
@@ -450,7 +460,7 @@ def calibrate(
             what = "hip hinges" if r == "pelvis" else f"{ROLES[r].side} knee lifts"
             raise CalibrationError(f"too little motion in the {what}: {r} turned {excursion:.0f} deg, needs >= {MIN_EXCURSION_DEG:.0f}; repeat them slower and larger",
                                    phase=phase, gate="motion")
-        tilt = float(np.degrees(np.arcsin(np.clip(abs(a @ y_s), 0, 1))))
+        tilt = axis_tilt_deg(a, y_s)
         if tilt > MAX_AXIS_TILT_DEG:
             raise CalibrationError(
                 f"{r}: the movement axis is {tilt:.0f} deg from horizontal (max {MAX_AXIS_TILT_DEG:.0f}); "
@@ -458,11 +468,11 @@ def calibrate(
                 phase=phase, gate="axis_tilt",
             )
         worst_tilt = max(worst_tilt, tilt, planarity)
-        seg_in_sensor = frame_from_y_z(y_s, _blend(r, a, planarity, mounts.get(r), y_s))
+        seg_in_sensor = frame_from_y_z(y_s, blend_with_mount(r, a, planarity, mounts.get(r), y_s))
         check_mounting(r, seg_in_sensor, mounts.get(r), phase)
         seg_world_static[r] = (r_static * seg_in_sensor).mean()
         segments[r] = SegmentCalibration(r, seg_in_sensor, 0.0, tilt, planarity, excursion)
-    _set_headings(segments, seg_world_static)
+    set_headings(segments, seg_world_static)
     # Second pass: a knee lift also tips the pelvis a little (posterior tilt,
     # obliquity); the hip's flexion axis is the thigh's turn relative to the
     # pelvis, which needs the headings of the first pass (their error only
@@ -476,46 +486,63 @@ def calibrate(
             continue
         o = orientations[r]
         yaw = segments[r].heading_offset_rad - segments["pelvis"].heading_offset_rad
-        rel_static = _relative_still(o, orientations["pelvis"], windows.static, yaw)
+        rel_static = relative_still(o, orientations["pelvis"], windows.static, yaw)
         seg = segments[r]
         y_s = seg.segment_in_sensor.apply(UP)
-        span = _window_span(o, windows.functional[r], _PHASE_OF_ROLE[r])
+        span = window_span(o, windows.functional[r], _PHASE_OF_ROLE[r])
         rel = relative_to_pelvis(o, orientations["pelvis"], span, yaw)
         a, planarity = principal_axis([(rel, o.time_s[span])])
         a, _ = sign_by_posture(a, rel, rel_static, 1.0)
-        seg.segment_in_sensor = frame_from_y_z(y_s, _blend(r, a, planarity, mounts.get(r), y_s))
+        seg.segment_in_sensor = frame_from_y_z(y_s, blend_with_mount(r, a, planarity, mounts.get(r), y_s))
         seg_world_static[r] = (r_statics[r] * seg.segment_in_sensor).mean()
-    if windows.final is not None:  # align the headings in the closing stand, nearest the test
-        try:
-            seg_world_static = {r: (still_posture(orientations[r], windows.final) * segments[r].segment_in_sensor).mean() for r in roles}
-        except CalibrationError:
-            notes.append("the closing stand was not still: headings aligned in the first")
-    _set_headings(segments, seg_world_static)
-    reference = seg_world_static["pelvis"]
+    reference = align_headings(orientations, segments, windows, seg_world_static, notes)["pelvis"]
     grade = "A" if worst_tilt < 3 else "B" if worst_tilt < 6 else "C"
     if grade != "A":
         notes.append(f"axes up to {worst_tilt:.1f} deg from ideal")
     return AnatomicalCalibration(segments, reference, windows, grade, notes, "routine")
 
 
-def _blend(role: str, functional: np.ndarray, planarity_deg: float, mount: Mount | None, y_s: np.ndarray) -> np.ndarray:
-    """The movement's axis, leaning on the mounting as far as the movement is unclear."""
-    prior = mount_estimate(role, mount, y_s)
+def blend_with_mount(role: str, functional: np.ndarray, planarity_deg: float, mount: Mount | None, normal: np.ndarray) -> np.ndarray:
+    """A movement's axis (its planarity, deg, says how clean it was), leaning on
+    the mounting as far as the movement is unclear; both in the plane
+    perpendicular to ``normal`` (the vertical; for a seated thigh, its anterior axis)."""
+    prior = mount_estimate(role, mount, normal)
     if prior is None:
         return functional
-    return blend_horizontal([(functional, _functional_sd_deg(planarity_deg)), prior], y_s)[0]
+    return blend_horizontal([(functional, _functional_sd_deg(planarity_deg)), prior], normal)[0]
 
 
-def _relative_still(thigh: Orientation, pelvis: Orientation, w: tuple[float, float], yaw: float) -> Rotation:
+def relative_still(thigh: Orientation, pelvis: Orientation, w: tuple[float, float], yaw: float) -> Rotation:
     """The thigh sensor relative to the pelvis sensor in a still window (mean)."""
     idx = np.flatnonzero(between(thigh, w))
     return relative_to_pelvis(thigh, pelvis, slice(idx[0], idx[-1] + 1), yaw).mean()
 
 
-def _set_headings(segments: dict[str, SegmentCalibration], seg_world_static: dict[str, Rotation], axis: tuple[float, float, float] = (1.0, 0.0, 0.0)) -> None:
-    """Every segment points like the pelvis in the still posture: set the heading offsets."""
-    for r, off in heading_offsets(seg_world_static, np.array(axis)).items():
+def set_headings(segments: dict[str, SegmentCalibration], seg_world_still: dict[str, Rotation],
+                 axis: tuple[float, float, float] = (1.0, 0.0, 0.0)) -> dict[str, float]:
+    """Every segment points like the pelvis in the still posture (``axis``:
+    X while standing, Z while sitting): set the heading offsets; returns them."""
+    offsets = heading_offsets(seg_world_still, np.array(axis))
+    for r, off in offsets.items():
         segments[r].heading_offset_rad = off
+    return offsets
+
+
+def align_headings(orientations: dict[str, Orientation], segments: dict[str, SegmentCalibration], windows: CalibrationWindows,
+                   seg_world_still: dict[str, Rotation], notes: list[str], *, sitting: bool = False) -> dict[str, Rotation]:
+    """The final heading alignment: in the closing still posture
+    (``windows.final``), nearest the test, when there is one and it was still
+    (else a note, and the first posture, ``seg_world_still``). Returns the
+    segments' orientations in the posture used (the pelvis's: the reference)."""
+    what, phase, axis = ("sitting", "sit_final", (0.0, 0.0, 1.0)) if sitting else ("standing", "stand_final", (1.0, 0.0, 0.0))
+    if windows.final is not None:
+        try:
+            seg_world_still = {r: (still_posture(orientations[r], windows.final, what, phase) * segments[r].segment_in_sensor).mean()
+                               for r in segments}
+        except CalibrationError:
+            notes.append(f"the closing {'sit' if sitting else 'stand'} was not still: headings aligned in the first")
+    set_headings(segments, seg_world_still, axis)
+    return seg_world_still
 
 
 def _excursion_deg(o: Orientation, w: tuple[float, float]) -> float:

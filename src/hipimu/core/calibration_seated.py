@@ -31,26 +31,30 @@ from hipimu.core.calibration import (
     CalibrationError,
     CalibrationWindows,
     SegmentCalibration,
+    align_headings,
+    axis_tilt_deg,
+    blend_with_mount,
     body_roles,
     check_mounting,
     detection_grid,
     first_still,
     mount_estimate,
     own_movement_window,
+    phase_spans,
     rate_deg_s,
+    relative_still,
+    set_headings,
     still_posture,
+    window_span,
 )
-from hipimu.core.calibration_walk import HIP_AXES_SD_DEG, hip_axes_in_pelvis
+from hipimu.core.calibration_walk import pelvis_lateral_axis
 from hipimu.core.conventions import ROLES
 from hipimu.core.model import Event
 from hipimu.core.orientation import Orientation
 from hipimu.core.segment_axes import (
     Mount,
-    between,
-    blend_horizontal,
     frame_from_x_z,
     frame_from_y_z,
-    heading_offsets,
     principal_axis,
     relative_to_pelvis,
     rotations,
@@ -78,13 +82,7 @@ def find_seated_windows(orientations: dict[str, Orientation], events: list[Event
     detected (the first >= 2 s still, then each thigh's own movements with
     the other segments nearly still)."""
     roles = [r for r in ROLES if r in orientations]
-    spans: dict[str, tuple[float, float]] = {}
-    open_: dict[str, float] = {}
-    for e in events or []:
-        if e.kind == "phase_start" and e.label in SEATED_PHASES:
-            open_[e.label] = e.time_s
-        elif e.kind == "phase_end" and e.label in open_:
-            spans[e.label] = (open_.pop(e.label), e.time_s)
+    spans = phase_spans(events)
     thighs = [r for r in roles if r != "pelvis"]
     want = {r: f"seated_lift_{ROLES[r].side}" for r in thighs}
     if static is None and "sit" in spans and all(p in spans for p in want.values()):
@@ -113,13 +111,6 @@ def find_seated_windows(orientations: dict[str, Orientation], events: list[Event
     return CalibrationWindows(static, functional, "detected")
 
 
-def _span(o: Orientation, w: tuple[float, float], phase: str) -> slice:
-    idx = np.flatnonzero(between(o, w))
-    if idx.size < 20:
-        raise CalibrationError(f"{o.role}: too few samples in {w[0]:.1f}-{w[1]:.1f} s", phase=phase, gate="not_found")
-    return slice(idx[0], idx[-1] + 1)
-
-
 def calibrate_seated(
     orientations: dict[str, Orientation],
     windows: CalibrationWindows,
@@ -141,11 +132,10 @@ def calibrate_seated(
     for second in (False, True):
         for r in thighs:
             o, phase = orientations[r], f"seated_lift_{ROLES[r].side}"
-            span = _span(o, windows.functional[r], phase)
+            span = window_span(o, windows.functional[r], phase)
             if second:  # relative to the pelvis: its sway during a lift left out
                 rot = relative_to_pelvis(o, orientations["pelvis"], span, yaw[r])
-                sidx = np.flatnonzero(between(o, windows.static))
-                ref = relative_to_pelvis(o, orientations["pelvis"], slice(sidx[0], sidx[-1] + 1), yaw[r]).mean()
+                ref = relative_still(o, orientations["pelvis"], windows.static, yaw[r])
             else:
                 rot, ref = rotations(o, span), statics[r].mean()
             a, planarity[r] = principal_axis([(rot, o.time_s[span])])
@@ -165,47 +155,27 @@ def calibrate_seated(
             if prior is not None and abs(a @ prior[0]) < np.cos(np.radians(45.0)):
                 raise CalibrationError(f"seated: the {ROLES[r].side} movement turned the thigh about its long axis, not a hip lift: "
                                        "lift the knee straight up off the seat", phase=phase, gate="axis_tilt")
-            tilt = float(np.degrees(np.arcsin(np.clip(abs(a @ up[r]), 0, 1))))
+            tilt = axis_tilt_deg(a, up[r])
             if tilt > MAX_AXIS_TILT_DEG:
                 raise CalibrationError(f"seated: the {ROLES[r].side} lift axis is {tilt:.0f} deg from horizontal (max {MAX_AXIS_TILT_DEG:.0f}): "
                                        "lift the knee straight up", phase=phase, gate="axis_tilt")
             # the femur lies horizontal: "up" is its anterior axis; Z from the lifts, leaning on the mounting as far as they are unclear
-            estimates = [(a, max(1.0, 0.5 * planarity[r]))]
-            if prior is not None:
-                estimates.append(prior)
-            seg_in_sensor = frame_from_x_z(up[r], blend_horizontal(estimates, up[r])[0])
+            seg_in_sensor = frame_from_x_z(up[r], blend_with_mount(r, a, planarity[r], mounts.get(r), up[r]))
             check_mounting(r, seg_in_sensor, mounts.get(r), phase)
             segments[r] = SegmentCalibration(r, seg_in_sensor, 0.0, tilt, planarity[r], excursion[r])
             still_world[r] = (statics[r] * seg_in_sensor).mean()
-        estimates = []
-        if use_mag:
-            estimates.append((hip_axes_in_pelvis(orientations, z, windows.functional, {r: 0.0 for r in thighs}), HIP_AXES_SD_DEG))
-        prior = mount_estimate("pelvis", mounts.get("pelvis"), up["pelvis"])
-        if prior is not None:
-            estimates.append(prior)
-        if not estimates:
-            raise CalibrationError("seated: without magnetometers the pelvis sensor's forward direction is not observable while sitting: "
-                                   "declare its mounting (--mount pelvis=AXES) or fuse in 9D (--mag)", phase="sit", gate="mounting")
-        pelvis_in_sensor = frame_from_y_z(up["pelvis"], blend_horizontal(estimates, up["pelvis"])[0])
+        pelvis_z = pelvis_lateral_axis(orientations, z, windows, {r: 0.0 for r in thighs}, mounts.get("pelvis"), up["pelvis"],
+                                       use_mag=use_mag, phase="sit")
+        pelvis_in_sensor = frame_from_y_z(up["pelvis"], pelvis_z)
         segments["pelvis"] = SegmentCalibration("pelvis", pelvis_in_sensor, 0.0, 0.0, 0.0, 0.0)
         still_world["pelvis"] = (statics["pelvis"] * pelvis_in_sensor).mean()
-        offsets = heading_offsets(still_world, np.array([0.0, 0.0, 1.0]))  # sitting: the lateral axes agree
-        for r, off in offsets.items():
-            segments[r].heading_offset_rad = off
+        offsets = set_headings(segments, still_world, (0.0, 0.0, 1.0))  # sitting: the lateral axes agree
         if not use_mag:
             yaw = {r: offsets[r] - offsets["pelvis"] for r in thighs}
     check_mounting("pelvis", segments["pelvis"].segment_in_sensor, mounts.get("pelvis"), "sit")
     worst = max(max(s.axis_tilt_deg, s.planarity_deg) for r, s in segments.items() if r != "pelvis")
     notes = ["seated: hip flexion and pelvic tilt are relative to upright sitting with the thighs horizontal"]
-    if windows.final is not None:  # align the headings in the closing sit, nearest the test
-        try:
-            still_world = {r: (still_posture(orientations[r], windows.final, "sitting", "sit_final") * segments[r].segment_in_sensor).mean()
-                           for r in roles}
-        except CalibrationError:
-            notes.append("the closing sit was not still: headings aligned in the first")
-        else:
-            for r, off in heading_offsets(still_world, np.array([0.0, 0.0, 1.0])).items():
-                segments[r].heading_offset_rad = off
+    still_world = align_headings(orientations, segments, windows, still_world, notes, sitting=True)  # the closing sit, nearest the test
     if worst >= 6:
         notes.append(f"axes up to {worst:.1f} deg from ideal")
     return AnatomicalCalibration(segments, still_world["pelvis"], windows, "C", notes, "seated")
@@ -260,8 +230,7 @@ def calibrate_static(
         check_mounting(r, seg_in_sensor, mounts[r], "stand")
         segments[r] = SegmentCalibration(r, seg_in_sensor, 0.0, 0.0, 0.0, 0.0)
         still_world[r] = (st * seg_in_sensor).mean()
-    for r, off in heading_offsets(still_world, np.array([1.0, 0.0, 0.0])).items():
-        segments[r].heading_offset_rad = off
+    set_headings(segments, still_world)
     notes = ["static: axes from the sensors' mounting alone (" + "; ".join(sorted({m.source for m in mounts.values()})) + "): "
              "a strap tilted on the skin tilts the angles; flagged"]
     return AnatomicalCalibration(segments, still_world["pelvis"], windows, "D", notes, "static")

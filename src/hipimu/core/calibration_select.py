@@ -21,6 +21,7 @@ from hipimu.core.calibration import (
     CalibrationWindows,
     calibrate,
     find_windows,
+    phase_spans,
 )
 from hipimu.core.calibration_seated import SEATED_PHASES, calibrate_seated, calibrate_static, find_seated_windows, find_static_window
 from hipimu.core.calibration_walk import calibrate_walk, find_walk_windows
@@ -39,6 +40,9 @@ FATAL_GATES = frozenset({"swapped", "wrong_leg", "mounting_contradiction"})
 def _windows(method: str, orientations: dict[str, Orientation], events: list[Event] | None, static: tuple[float, float] | None,
              functional: tuple[float, float] | None, role_windows: dict[str, tuple[float, float]]) -> CalibrationWindows:
     roles = [r for r in ROLES if r in orientations]
+    for name, w in [("standing", static), ("functional", functional), *role_windows.items()]:
+        if w is not None and not w[1] > w[0]:
+            raise CalibrationError(f"{name} window {w[0]:g}:{w[1]:g}: the end must be after the start", gate="input")
     given = {r: functional for r in roles} if functional is not None else {}
     given.update({r: w for r, w in role_windows.items() if r in roles})
     if method == "static":
@@ -51,7 +55,7 @@ def _windows(method: str, orientations: dict[str, Orientation], events: list[Eve
                                    "(--functional, or --window ROLE=A:B each)", gate="input")
         return find_windows(orientations, events)
     if method == "walk":
-        spans = _phase_spans(events)
+        spans = phase_spans(events)
         if static is None and "stand" in spans and "walk" in spans:  # the dashboard's guided walk calibration
             found = find_walk_windows(orientations, spans["stand"], within=spans["walk"])
             found = CalibrationWindows(found.static, found.functional, "events")
@@ -60,18 +64,6 @@ def _windows(method: str, orientations: dict[str, Orientation], events: list[Eve
     else:
         found = find_seated_windows(orientations, events, static)
     return CalibrationWindows(found.static, {**found.functional, **given}, "given" if given else found.found, None if given else found.final)
-
-
-def _phase_spans(events: list[Event] | None) -> dict[str, tuple[float, float]]:
-    """Calibration phase label -> (start, end) s; a phase done again replaces the earlier one."""
-    spans: dict[str, tuple[float, float]] = {}
-    open_: dict[str, float] = {}
-    for e in events or []:
-        if e.kind == "phase_start":
-            open_[e.label] = e.time_s
-        elif e.kind == "phase_end" and e.label in open_:
-            spans[e.label] = (open_.pop(e.label), e.time_s)
-    return spans
 
 
 def _run(method: str, orientations: dict[str, Orientation], windows: CalibrationWindows, mounts: dict[str, Mount], use_mag: bool) -> AnatomicalCalibration:

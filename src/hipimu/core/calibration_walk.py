@@ -23,13 +23,18 @@ from hipimu.core.calibration import (
     CalibrationError,
     CalibrationWindows,
     SegmentCalibration,
+    axis_tilt_deg,
+    blend_with_mount,
     body_roles,
     check_mounting,
     detection_grid,
     first_still,
     mount_estimate,
     rate_deg_s,
+    relative_still,
+    set_headings,
     still_posture,
+    window_span,
 )
 from hipimu.core.conventions import ROLES
 from hipimu.core.orientation import Orientation
@@ -38,7 +43,6 @@ from hipimu.core.segment_axes import (
     between,
     blend_horizontal,
     frame_from_y_z,
-    heading_offsets,
     principal_axis,
     relative_to_pelvis,
     rotations,
@@ -47,7 +51,7 @@ from hipimu.core.segment_axes import (
     vertical_in_sensor,
 )
 
-__all__ = ["find_walk_windows", "straight_walks", "calibrate_walk", "hip_axes_in_pelvis", "WALK_MIN_S", "HIP_AXES_SD_DEG"]
+__all__ = ["find_walk_windows", "straight_walks", "calibrate_walk", "hip_axes_in_pelvis", "pelvis_lateral_axis", "WALK_MIN_S", "HIP_AXES_SD_DEG"]
 
 #: Walking: both thighs turning faster than this on average over 1 s (deg/s).
 WALKING_DEG_S = 40.0
@@ -132,6 +136,26 @@ def hip_axes_in_pelvis(orientations: dict[str, Orientation], thigh_z: dict[str, 
     return acc / np.linalg.norm(acc)
 
 
+def pelvis_lateral_axis(orientations: dict[str, Orientation], thigh_z: dict[str, np.ndarray], windows: CalibrationWindows,
+                        yaw: dict[str, float], mount: Mount | None, vertical: np.ndarray, *, use_mag: bool, phase: str) -> np.ndarray:
+    """The pelvis's lateral axis (pelvis sensor frame) for the walk and seated
+    methods: with magnetometers the hips' flexion axes over the thighs'
+    windows (:func:`hip_axes_in_pelvis`), blended with the mounting; without,
+    the mounting alone (the thighs' headings relative to the pelvis are
+    themselves unknown in 6D). Raises when neither is there."""
+    estimates = []
+    if use_mag:
+        estimates.append((hip_axes_in_pelvis(orientations, thigh_z, windows.functional, yaw), HIP_AXES_SD_DEG))
+    prior = mount_estimate("pelvis", mount, vertical)
+    if prior is not None:
+        estimates.append(prior)
+    if not estimates:
+        what = "from walking" if phase == "walk" else "while sitting"
+        raise CalibrationError(f"{'walk' if phase == 'walk' else 'seated'}: without magnetometers the pelvis sensor's forward direction is not "
+                               f"observable {what}: declare its mounting (--mount pelvis=AXES) or fuse in 9D (--mag)", phase=phase, gate="mounting")
+    return blend_horizontal(estimates, vertical)[0]
+
+
 def calibrate_walk(
     orientations: dict[str, Orientation],
     windows: CalibrationWindows,
@@ -148,10 +172,7 @@ def calibrate_walk(
     z: dict[str, np.ndarray] = {}
     for r in thighs:  # first pass: each thigh's own turn
         o = orientations[r]
-        idx = np.flatnonzero(between(o, windows.functional[r]))
-        if idx.size < 20:
-            raise CalibrationError(f"walk: too few {r} samples while walking", phase="walk", gate="not_found")
-        span = slice(idx[0], idx[-1] + 1)
+        span = window_span(o, windows.functional[r], "walk")
         rot = rotations(o, span)
         a, planarity = principal_axis([(rot, o.time_s[span])])
         a, excursion = sign_by_tilt(a, rot, statics[r].mean(), 1.0)
@@ -162,51 +183,32 @@ def calibrate_walk(
     segments: dict[str, SegmentCalibration] = {}
     still_world: dict[str, Rotation] = {}
 
-    def pelvis_frame(yaw: dict[str, float]) -> Rotation:
-        estimates = []
-        if use_mag:
-            estimates.append((hip_axes_in_pelvis(orientations, z, windows.functional, yaw), HIP_AXES_SD_DEG))
-        prior = mount_estimate("pelvis", mounts.get("pelvis"), y["pelvis"])
-        if prior is not None:
-            estimates.append(prior)
-        if not estimates:
-            raise CalibrationError("walk: without magnetometers the pelvis sensor's forward direction is not observable from walking: "
-                                   "declare its mounting (--mount pelvis=AXES) or fuse in 9D (--mag)", phase="walk", gate="mounting")
-        return frame_from_y_z(y["pelvis"], blend_horizontal(estimates, y["pelvis"])[0])
-
     yaw = {r: 0.0 for r in thighs}  # 9D: one world; 6D: set by the standing alignment below
     for second in (False, True):
-        segments["pelvis"] = SegmentCalibration("pelvis", pelvis_frame(yaw), 0.0, 0.0, 0.0, 0.0)
+        pelvis_z = pelvis_lateral_axis(orientations, z, windows, yaw, mounts.get("pelvis"), y["pelvis"], use_mag=use_mag, phase="walk")
+        segments["pelvis"] = SegmentCalibration("pelvis", frame_from_y_z(y["pelvis"], pelvis_z), 0.0, 0.0, 0.0, 0.0)
         still_world["pelvis"] = (statics["pelvis"] * segments["pelvis"].segment_in_sensor).mean()
         for r in thighs:
             o = orientations[r]
             a = z[r]
             planarity = excursion = 0.0
             if second:  # the thigh's turn relative to the pelvis: the pelvis's own sway left out
-                idx = np.flatnonzero(between(o, windows.functional[r]))
-                span = slice(idx[0], idx[-1] + 1)
+                span = window_span(o, windows.functional[r], "walk")
                 rel = relative_to_pelvis(o, orientations["pelvis"], span, yaw[r])
-                sidx = np.flatnonzero(between(o, windows.static))
-                rel_still = relative_to_pelvis(o, orientations["pelvis"], slice(sidx[0], sidx[-1] + 1), yaw[r]).mean()
+                rel_still = relative_still(o, orientations["pelvis"], windows.static, yaw[r])
                 a, planarity = principal_axis([(rel, o.time_s[span])])
                 a, excursion = sign_by_posture(a, rel, rel_still, 1.0)
                 z[r] = a
-            tilt = float(np.degrees(np.arcsin(np.clip(abs(a @ y[r]), 0, 1))))
+            tilt = axis_tilt_deg(a, y[r])
             if tilt > MAX_WALK_AXIS_TILT_DEG:
                 raise CalibrationError(f"walk: the {ROLES[r].side} thigh's swing axis is {tilt:.0f} deg from horizontal (max {MAX_WALK_AXIS_TILT_DEG:.0f}): "
                                        "is the sensor loose?", phase="walk", gate="axis_tilt")
-            estimates = [(a, max(1.0, 0.5 * planarity))]
-            prior = mount_estimate(r, mounts.get(r), y[r])
-            if prior is not None:
-                estimates.append(prior)
-            seg_in_sensor = frame_from_y_z(y[r], blend_horizontal(estimates, y[r])[0])
+            seg_in_sensor = frame_from_y_z(y[r], blend_with_mount(r, a, planarity, mounts.get(r), y[r]))
             check_mounting(r, seg_in_sensor, mounts.get(r), "walk")
             segments[r] = SegmentCalibration(r, seg_in_sensor, 0.0, tilt, planarity, excursion)
             still_world[r] = (statics[r] * seg_in_sensor).mean()
             worst = max(worst, tilt, planarity) if second else worst
-        offsets = heading_offsets(still_world, np.array([1.0, 0.0, 0.0]))
-        for r, off in offsets.items():
-            segments[r].heading_offset_rad = off
+        offsets = set_headings(segments, still_world)
         if not use_mag:
             yaw = {r: offsets[r] - offsets["pelvis"] for r in thighs}
     check_mounting("pelvis", segments["pelvis"].segment_in_sensor, mounts.get("pelvis"), "walk")

@@ -31,7 +31,7 @@ from hipimu.core.segment_axes import rotations
 from hipimu.core.conventions import ROLES, SIDES, hip_angles_rad, pelvis_angles_rad
 from hipimu.core.model import Event
 from hipimu.core.orientation import Orientation
-from hipimu.core.quality import QualityTracker
+from hipimu.core.quality import QualityTracker, world_steps
 
 __all__ = ["Angles", "HeadingAnchor", "compute_angles", "common_grid", "quality"]
 
@@ -181,7 +181,7 @@ def compute_angles(
     sensor_local = {r: _sensor_on_grid(orientations[r], grid) for r in roles}  # in the sensor's own world
     # each sensor's turn from one grid instant to the next, world frame: its
     # vertical part for the quality, its angle (= the segment's) for stillness
-    steps = {r: _world_steps(sensor_local[r]) for r in roles}
+    steps = {r: world_steps(sensor_local[r]) for r in roles}
     seg_local = {r: sensor_local[r] * calibration.segments[r].segment_in_sensor for r in roles}
     anchors = [HeadingAnchor(calibration.windows.aligned_s, r, calibration.segments[r].heading_offset_rad, "standing calibration") for r in roles]
     pelvis_yaw = _yaw(_offsets_on_grid(grid, anchors, "pelvis"))  # zero events only re-align thighs
@@ -229,7 +229,7 @@ def quality(
 
     ``local``: role -> sensor orientation in its own world on the grid;
     ``thigh_segments``: thigh role -> segment orientation on the grid;
-    ``steps``: role -> :func:`_world_steps` of ``local`` (if already computed);
+    ``steps``: role -> :func:`world_steps` of ``local`` (if already computed);
     ``hip_rotation_deg``: thigh role -> hip rotation on the grid (soft tissue)."""
     filled = np.zeros(grid.shape, dtype=bool)
     for o in orientations.values():
@@ -238,20 +238,9 @@ def quality(
     return tracker.update(grid, anchors, local, thigh_segments, filled, steps=steps, hip_rotation_deg=hip_rotation_deg)
 
 
-def _world_steps(r: Rotation) -> np.ndarray:
-    """Rotation vectors (rad, world frame) from each orientation to the next."""
-    return (r[1:] * r[:-1].inv()).as_rotvec()
-
-
-def _turned_deg(step: np.ndarray) -> np.ndarray:
-    """Cumulative turn about the world vertical (deg), from the world-frame
-    steps' (:func:`_world_steps`) vertical part."""
-    return np.degrees(np.concatenate([[0.0], np.cumsum(np.abs(step[:, 1]))]))
-
-
 def _speed_deg_s(step: np.ndarray, grid: np.ndarray) -> np.ndarray:
     """Angular speed on the grid (deg/s), averaged over 0.5 s, from the steps
-    between grid instants (:func:`_world_steps`: their angle is the same in
+    between grid instants (:func:`world_steps`: their angle is the same in
     the world and the body frame, and for a segment as for its sensor)."""
     w = np.degrees(np.linalg.norm(step, axis=1)) / np.diff(grid)
     w = np.concatenate([w[:1], w])
