@@ -58,7 +58,7 @@ from typing import Any
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-__all__ = ["RELIABLE", "ERROR_AT_RELIABLE_DEG", "QualityTracker", "quality_from_error", "is_reliable"]
+__all__ = ["RELIABLE", "ERROR_AT_RELIABLE_DEG", "QualityTracker", "quality_from_error"]
 
 #: quality >= RELIABLE: the angles are reliable (the CLI's and the report's
 #: "reliable" share, the dashboard's green/amber boundary).
@@ -136,16 +136,11 @@ def quality_from_error(err_deg: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + x**QUALITY_EXPONENT)
 
 
-def is_reliable(q: Any) -> Any:
-    """``q >= RELIABLE`` (NaN: not reliable)."""
-    return np.asarray(q) >= RELIABLE if np.ndim(q) else bool(q >= RELIABLE)
-
-
 def calibration_axis_error_deg(calibration: Any) -> tuple[str, float]:
-    """(method, axis error in deg) of an anatomical calibration (``method``
-    read with the default "routine"; a static calibration is graded D)."""
-    method = str(getattr(calibration, "method", "routine") or "routine")
-    grade = "D" if method == "static" else str(getattr(calibration, "grade", "A"))
+    """(method, axis error in deg) of an anatomical calibration (a static
+    calibration is graded D)."""
+    method = calibration.method
+    grade = "D" if method == "static" else calibration.grade
     return method, AXIS_ERROR_DEG.get(grade, AXIS_ERROR_DEG["D"]) * METHOD_FACTOR.get(method, 1.5)
 
 

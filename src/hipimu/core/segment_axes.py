@@ -141,12 +141,7 @@ def sign_by_posture(axis: np.ndarray, r: Rotation, reference: Rotation, positive
 
     Independent of where the window starts: every sample is measured from
     the posture, not from the first one."""
-    theta = (reference.inv() * r).as_rotvec() @ axis
-    hi, lo = np.percentile(theta, [98.0, 2.0])
-    far = hi if abs(hi) >= abs(lo) else lo
-    if np.sign(far) != positive:
-        axis = -axis
-    return axis, float(np.degrees(abs(far)))
+    return _signed(axis, (reference.inv() * r).as_rotvec() @ axis, positive)
 
 
 def sign_by_tilt(axis: np.ndarray, r: Rotation, reference: Rotation, positive: float) -> tuple[np.ndarray, float]:
@@ -157,7 +152,13 @@ def sign_by_tilt(axis: np.ndarray, r: Rotation, reference: Rotation, positive: f
     turns the vertical seen from the sensor by ``-theta`` about it."""
     u0 = reference.inv().apply(UP)
     u = r.inv().apply(UP)
-    theta = -np.arcsin(np.clip(np.cross(u0, u) @ axis, -1.0, 1.0))
+    return _signed(axis, -np.arcsin(np.clip(np.cross(u0, u) @ axis, -1.0, 1.0)), positive)
+
+
+def _signed(axis: np.ndarray, theta: np.ndarray, positive: float) -> tuple[np.ndarray, float]:
+    """``axis`` turned to point so that the furthest excursion ``theta`` (rad,
+    about it, robust 2nd/98th percentiles) is in the ``positive`` direction;
+    and that excursion (deg)."""
     hi, lo = np.percentile(theta, [98.0, 2.0])
     far = hi if abs(hi) >= abs(lo) else lo
     if np.sign(far) != positive:
