@@ -33,15 +33,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from hipimu.core.calibration import (
-    MAX_STILL_RATE_DEG_S,
-    AnatomicalCalibration,
-    CalibrationError,
-    CalibrationWindows,
-    calibrate,
-)
-from hipimu.core.calibration_seated import LIFT_MOVING_DEG_S, calibrate_seated
-from hipimu.core.calibration_walk import calibrate_walk, find_walk_windows
+from hipimu.core.calibration import MAX_STILL_RATE_DEG_S, AnatomicalCalibration, CalibrationError
+from hipimu.core.calibration_seated import LIFT_MOVING_DEG_S
+from hipimu.core.calibration_select import anatomical_calibration
 from hipimu.core.conventions import CALIBRATION_PHASES_OF_METHOD, ROLES, SIDES, hip_angles_rad, pelvis_angles_rad
 from hipimu.core.kinematics import (
     ZERO_HOLD_S,
@@ -259,16 +253,6 @@ class CalibrationGuide:
 
     def complete(self) -> bool:
         return all(st.status == "done" for st in self.state.steps)
-
-    def windows(self) -> CalibrationWindows:
-        """The routine's or the seated routine's windows, from the steps' spans (the
-        walk's are found in the orientations: :meth:`LiveProcessor`)."""
-        if self.method == "walk":
-            raise CalibrationError("the walk calibration's windows are found in the orientations", gate="input")
-        phases = [st.phase for st in self.state.steps if st.phase in self.movers]
-        functional = {self.movers[p]: self.spans[p] for p in phases}
-        final = self.spans.get("sit_final" if self.method == "seated" else "stand_final")
-        return CalibrationWindows(self.spans[self.reference], functional, "events", final)
 
     def fail(self, message: str, phase: str | None = None) -> None:
         """The calibration failed on the windows: mark the step to redo (``phase``, the
@@ -521,21 +505,15 @@ class LiveProcessor:
 
     # -- the guide ------------------------------------------------------------------
     def _calibrate(self) -> AnatomicalCalibration:
-        """The guided method's calibration on the guide's windows: what
+        """The guided method's calibration: exactly what
         :func:`hipimu.core.calibration_select.anatomical_calibration` computes
-        from the recorded phase events afterwards (the same functions on the
-        same windows and orientations)."""
+        from the recorded phase events afterwards (the same call on the same
+        phases and orientations)."""
         guide = self.guide
         assert guide is not None
         orientations = {r: self._buf[r].orientation() for r in self.roles}
-        if guide.method == "routine":
-            return calibrate(orientations, guide.windows(), self.mounts)
-        if guide.method == "seated":
-            return calibrate_seated(orientations, guide.windows(), self.mounts, use_mag=self.use_mag)
-        # walk: the longest straight stretch inside the walk phase (nothing after it is read)
-        found = find_walk_windows(orientations, guide.spans["stand"], within=guide.spans["walk"])
-        windows = CalibrationWindows(found.static, found.functional, "events")
-        return calibrate_walk(orientations, windows, self.mounts, use_mag=self.use_mag)
+        events = [Event(t, kind, label) for label, (a, b) in guide.spans.items() for t, kind in ((a, "phase_start"), (b, "phase_end"))]
+        return anatomical_calibration(orientations, events, method=guide.method, mounts=self.mounts, use_mag=self.use_mag)
 
     def _run_guide(self, now: float) -> None:
         start = max(self._guide_t + GUIDE_STEP_S, max(float(b.t[0]) for b in self._buf.values()))
